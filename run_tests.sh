@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Run every test of the project: lint, the project's own tests (all markers), and the pytest load suite
+# against the bundled reference backend with the `ci` profile. First use creates .venv. PostgreSQL and
+# Redis are started on loopback when their binaries exist; otherwise their tests skip loudly, and under
+# REQUIRE_SERVICES=1 (as in .ci/run) that skip is a failure. Extra arguments go to the tests stage's pytest.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$ROOT"
+# shellcheck source=scripts/ensure_venv.sh
+source scripts/ensure_venv.sh
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
+
+usage() {
+  echo "usage: ./run_tests.sh [pytest args for the tests stage]   (env: REQUIRE_SERVICES=1, STAGES='lint tests load')"
+}
+
+FAILED=()
+TIMINGS=()
+
+# Run one named stage, time it, and remember a failure without stopping the others.
+stage() {
+  local name="$1" start rc=0
+  shift
+  echo "=== stage: $name" >&2
+  start=$(date +%s)
+  "$@" || rc=$?
+  TIMINGS+=("$(printf '%-8s %4ss  exit %s' "$name" "$(($(date +%s) - start))" "$rc")")
+  if [[ $rc -eq 5 ]]; then
+    echo "stage $name: pytest collected no tests, which counts as a failure" >&2
+  fi
+  [[ $rc -eq 0 ]] || FAILED+=("$name")
+}
+
+lint() {
+  "$PY" -m ruff check . && "$PY" -m ruff format --check .
+}
+
+finish() {
+  services_stop
+  echo "=== stage timings" >&2
+  printf '%s\n' "${TIMINGS[@]}" >&2
+}
+
+case "${1:-}" in
+  -h|--help) usage; exit 0 ;;
+esac
+
+ensure_venv "$ROOT" || exit 2
+export PYTHONDONTWRITEBYTECODE=1
+services_start
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+STAGES=${STAGES:-lint tests load}
+for s in $STAGES; do
+  case "$s" in
+    lint) stage lint lint ;;
+    tests) stage tests "$PY" -m pytest -m '' -p no:cacheprovider tests "$@" ;;
+    load) stage load "$PY" -m pytest -p no:cacheprovider --profile ci pytest_load_test.py baseline_test.py ;;
+    *) echo "unknown stage: $s" >&2; exit 2 ;;
+  esac
+done
+
+if [[ ${#FAILED[@]} -gt 0 ]]; then
+  echo "FAILED stages: ${FAILED[*]}" >&2
+  exit 1
+fi
+echo "all stages passed" >&2
