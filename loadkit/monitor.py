@@ -1,0 +1,366 @@
+"""Monitors of the system under test, sampled by background threads at a fixed interval.
+
+`ServerMonitor` samples the SERVER's process tree (parent plus children, e.g. uvicorn workers,
+rediscovered at every sample) with psutil: RSS summed, CPU from cpu_times deltas (100% = one core).
+It also measures this process's own CPU over the same time, flagged above 90%: the figures then
+describe the generator. `find_server_pid` finds the process listening on a loopback target's port;
+any other host gets None, and the resources block says why. `PoolMonitor` polls GET /health
+(urllib, no proxy) for SQLAlchemy's pool counters and treats every missing or extra field as
+unknown.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import psutil
+
+MB = 1024 * 1024
+SATURATION_PERCENT = 90.0
+MAX_SAMPLES = 100_000  # bounds a monitor left running: 27 hours at 1 s
+_POOL_FIELDS = (
+    "size",
+    "checked_in",
+    "checked_out",
+    "overflow",
+    "max_overflow",
+    "timeout",
+    "timeouts",
+)
+_TIMEOUT_COUNTERS = ("timeouts", "timeout_count", "timeouts_total", "pool_timeouts")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address is this machine's loopback."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _listeners(port: int) -> set[int]:
+    """PIDs listening on a TCP port on this machine."""
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:  # some platforms need per-process queries
+        conns = []
+        for proc in psutil.process_iter():
+            try:
+                conns += [c._replace(pid=proc.pid) for c in proc.net_connections(kind="tcp")]
+            except (psutil.AccessDenied, psutil.NoSuchProcess):
+                continue
+    return {
+        c.pid
+        for c in conns
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid
+    }
+
+
+def find_server_pid(host_url: str) -> int | None:
+    """The process listening on the target's port, for a loopback host only (else None).
+
+    Several listeners (uvicorn workers sharing a socket) resolve to their common ancestor.
+    """
+    parts = urlsplit(host_url if "://" in host_url else f"http://{host_url}")
+    if not parts.hostname or not is_loopback(parts.hostname):
+        return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    pids = _listeners(port)
+    for pid in sorted(pids):
+        try:
+            parents = {p.pid for p in psutil.Process(pid).parents()}
+        except psutil.NoSuchProcess:
+            continue
+        if not parents & pids:
+            return pid
+    return min(pids) if pids else None
+
+
+def _own_cpu_seconds() -> float:
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
+class _Sampler:
+    """A daemon thread calling ``sample`` every ``interval_s`` until stopped (bounded)."""
+
+    def __init__(self, interval_s: float, sample: Callable[[], None], name: str) -> None:
+        self.interval_s = interval_s
+        self._sample = sample
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        for _ in range(MAX_SAMPLES):
+            if self._stop.wait(self.interval_s):
+                return
+            self._sample()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=max(5.0, 2 * self.interval_s))
+
+
+class ServerMonitor:
+    """RSS and CPU of a server's process tree, sampled on a background thread."""
+
+    def __init__(
+        self,
+        pid: int | None,
+        *,
+        interval_s: float = 1.0,
+        unavailable_reason: str | None = None,
+        saturation_percent: float = SATURATION_PERCENT,
+    ) -> None:
+        self.pid = pid
+        self.saturation_percent = saturation_percent
+        self._reason = unavailable_reason or "no server process on this machine (remote target?)"
+        self._samples: list[dict] = []
+        self._lock = threading.Lock()
+        self._cpu_seen: dict[tuple[int, float], float] = {}
+        self._last_wall: float | None = None
+        self._own_start: tuple[float, float] | None = None
+        self._own_end: tuple[float, float] | None = None
+        self._sampler = _Sampler(interval_s, self.sample_once, "server-monitor")
+
+    def start(self) -> None:
+        """Take the initial sample now (memory before load) and start the thread."""
+        self._own_start = (time.monotonic(), _own_cpu_seconds())
+        if self.pid is not None:
+            self.sample_once()
+        self._sampler.start()
+
+    def stop(self) -> None:
+        """Stop the thread and close the generator's CPU window (idempotent)."""
+        self._sampler.stop()
+        if self._own_end is None:
+            self._own_end = (time.monotonic(), _own_cpu_seconds())
+
+    def _tree(self) -> list[psutil.Process]:
+        root = psutil.Process(self.pid)
+        try:
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return [root]
+
+    def sample_once(self) -> dict | None:
+        """Sample the tree now: {t, rss_mb, cpu_percent}; None when the process is gone."""
+        if self.pid is None:
+            return None
+        wall, rss, cpu_s, seen = time.time(), 0, 0.0, {}
+        try:
+            tree = self._tree()
+        except psutil.NoSuchProcess:
+            self._reason = f"server process {self.pid} exited"
+            return None
+        for proc in tree:
+            try:
+                with proc.oneshot():
+                    rss += proc.memory_info().rss
+                    times = proc.cpu_times()
+                    key = (proc.pid, proc.create_time())
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            seen[key] = times.user + times.system
+            cpu_s += seen[key] - self._cpu_seen.get(key, seen[key])
+        return self._add(wall, rss, cpu_s, seen)
+
+    def _add(self, wall: float, rss: int, cpu_s: float, seen: dict) -> dict:
+        with self._lock:
+            elapsed = None if self._last_wall is None else wall - self._last_wall
+            cpu = round(100 * cpu_s / elapsed, 2) if elapsed else None
+            row = {"t": wall, "rss_mb": round(rss / MB, 3), "cpu_percent": cpu}
+            self._samples.append(row)
+            self._cpu_seen, self._last_wall = seen, wall
+            return row
+
+    def samples(self) -> list[dict]:
+        """Every sample so far: {t (wall), rss_mb, cpu_percent (None for the first)}."""
+        with self._lock:
+            return [dict(s) for s in self._samples]
+
+    def generator_cpu_percent(self) -> float | None:
+        """This process's CPU (100% = one core) between start and stop (or now)."""
+        if self._own_start is None:
+            return None
+        end = self._own_end or (time.monotonic(), _own_cpu_seconds())
+        elapsed = end[0] - self._own_start[0]
+        return round(100 * (end[1] - self._own_start[1]) / elapsed, 2) if elapsed > 0 else None
+
+    def summary(self) -> dict:
+        """The report's resources block (unknown figures None, with the reason)."""
+        own = self.generator_cpu_percent()
+        generator = {
+            "generator_cpu_percent": own,
+            "generator_saturated": None if own is None else own > self.saturation_percent,
+        }
+        samples = self.samples()
+        if self.pid is None or not samples:
+            keys = ("memory_initial_mb", "memory_peak_mb", "memory_growth_mb", "cpu_avg_percent")
+            return {
+                "server_pid": self.pid,
+                **dict.fromkeys(keys),
+                "cpu_samples": 0,
+                **generator,
+                "unavailable_reason": self._reason,
+            }
+        return {"server_pid": self.pid, **self._figures(samples), **generator}
+
+    @staticmethod
+    def _figures(samples: list[dict]) -> dict:
+        rss = [s["rss_mb"] for s in samples]
+        cpu = [s["cpu_percent"] for s in samples if s["cpu_percent"] is not None]
+        return {
+            "memory_initial_mb": rss[0],
+            "memory_peak_mb": max(rss),
+            "memory_growth_mb": round(rss[-1] - rss[0], 3),
+            "cpu_avg_percent": round(sum(cpu) / len(cpu), 2) if cpu else None,
+            "cpu_samples": len(cpu),
+        }
+
+
+def _number(value: object) -> float | int | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def parse_pool(body: object) -> dict:
+    """SQLAlchemy pool counters from a /health body; every missing or odd field is None."""
+    pool = body
+    for key in ("checks", "database", "pool"):
+        pool = pool.get(key) if isinstance(pool, dict) else None
+    pool = pool if isinstance(pool, dict) else {}
+    row = {name: _number(pool.get(name)) for name in _POOL_FIELDS}
+    counters = [_number(pool.get(name)) for name in _TIMEOUT_COUNTERS]
+    row["timeouts"] = next((c for c in counters if c is not None), None)
+    return row
+
+
+class PoolMonitor:
+    """The database pool, read from GET {base}/health on a background thread."""
+
+    def __init__(self, base_url: str, *, interval_s: float = 1.0, timeout_s: float = 2.0) -> None:
+        self.url = base_url.rstrip("/") + "/health"
+        self.timeout_s = timeout_s
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._samples: list[dict] = []
+        self._lock = threading.Lock()
+        self._sampler = _Sampler(interval_s, self.sample_once, "pool-monitor")
+
+    def start(self) -> None:
+        """Take a first sample now and start the thread."""
+        self.sample_once()
+        self._sampler.start()
+
+    def stop(self) -> None:
+        """Stop the thread (idempotent)."""
+        self._sampler.stop()
+
+    def _fetch(self) -> tuple[int | None, object, str | None]:
+        try:
+            with self._opener.open(self.url, timeout=self.timeout_s) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:  # a 503 still carries the pool figures
+            status, raw = exc.code, exc.read()
+        except (OSError, ValueError) as exc:
+            return None, None, f"{type(exc).__name__}: {exc}"
+        try:
+            return status, json.loads(raw), None
+        except ValueError:
+            return status, None, "body is not JSON"
+
+    def sample_once(self) -> dict:
+        """Poll /health now: {t, status, size, checked_in, checked_out, overflow, ..., error}."""
+        wall = time.time()
+        status, body, error = self._fetch()
+        row = {"t": wall, "status": status, **parse_pool(body), "error": error}
+        with self._lock:
+            self._samples.append(row)
+        return row
+
+    def samples(self) -> list[dict]:
+        """Every sample so far."""
+        with self._lock:
+            return [dict(s) for s in self._samples]
+
+    def summary(self) -> dict:
+        """The report's db_pool block; figures no sample had are None."""
+        rows = [s for s in self.samples() if any(s[k] is not None for k in _POOL_FIELDS)]
+        out = {
+            "size": _last(rows, "size"),
+            "max_overflow": _last(rows, "max_overflow"),
+            "checked_out_max": _max(rows, "checked_out"),
+            "overflow_max": _max(rows, "overflow"),
+            "exhaustion_events": _exhaustion_events(rows),
+            "samples": len(rows),
+        }
+        if not rows:
+            out["exhaustion_events"] = None
+            out["unavailable_reason"] = f"no pool figures in {len(self.samples())} /health samples"
+        return out
+
+
+def _last(rows: list[dict], key: str) -> float | int | None:
+    known = [r[key] for r in rows if r[key] is not None]
+    return known[-1] if known else None
+
+
+def _max(rows: list[dict], key: str) -> float | int | None:
+    known = [r[key] for r in rows if r[key] is not None]
+    return max(known) if known else None
+
+
+def _exhaustion_events(rows: list[dict]) -> int:
+    """Samples where every connection was out (size + max_overflow) or the time-out counter grew.
+
+    Size and max_overflow carry over from earlier samples when a sample lacks them.
+    """
+    events, last = 0, {"size": None, "max_overflow": None, "timeouts": None}
+    for row in rows:
+        size, extra = (row[k] if row[k] is not None else last[k] for k in ("size", "max_overflow"))
+        out, timeouts = row["checked_out"], row["timeouts"]
+        full = None not in (size, extra, out) and extra >= 0 and out >= size + extra
+        grew = None not in (timeouts, last["timeouts"]) and timeouts > last["timeouts"]
+        events += bool(full or grew)
+        last.update({k: row[k] for k in last if row[k] is not None})
+    return events
+
+
+def server_series(server: ServerMonitor, pool: PoolMonitor | None) -> list[dict]:
+    """Rows for build_report's time series: one per sample, the other monitor's fields None."""
+    rows = [
+        {
+            "t": s["t"],
+            "server_rss_mb": s["rss_mb"],
+            "server_cpu_percent": s["cpu_percent"],
+            "pool_checked_out": None,
+            "pool_overflow": None,
+        }
+        for s in server.samples()
+    ]
+    for s in pool.samples() if pool is not None else []:
+        rows.append(
+            {
+                "t": s["t"],
+                "server_rss_mb": None,
+                "server_cpu_percent": None,
+                "pool_checked_out": s["checked_out"],
+                "pool_overflow": s["overflow"],
+            }
+        )
+    return sorted(rows, key=lambda r: r["t"])
