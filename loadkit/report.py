@@ -61,7 +61,7 @@ SERVER_SERIES_FIELDS = (
     "pool_overflow",
 )
 
-_SECRET_KEYS = r"password|passwd|secret|access_token|refresh_token|authorization|api_key"
+_SECRET_KEYS = r"password|passwd|secret|access_token|refresh_token|token|authorization|api_key"
 _SECRET_VALUE = re.compile(
     rf"""(?i)(["']?\b(?:{_SECRET_KEYS})\b["']?\s*[:=]\s*)"""
     r"""(?:bearer\s+)?("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;&}\]]+)"""
