@@ -1,0 +1,574 @@
+"""The seven headless scenarios and the baseline, written once: build engine requests, run, judge.
+
+Each scenario is an async function ``(ctx, outcome)`` that drives `loadkit.engine` against
+``ctx.target``, monitors the server where it can, and fills the `Outcome` with figures, thresholds
+(from the targets profile) and problems. The pytest files only pick sizes, call these and assert;
+the request builders and verdicts (`ratelimit_verdict`, `trace`) carry no pytest and no Locust.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from loadkit import api, engine, monitor, slo
+from loadkit.http import HttpClient, Request
+from loadkit.outcome import Outcome
+from loadkit.ratelimit_verdict import LimitProbe, judge
+from loadkit.session import AccountPlan, Authenticator, accounts_needed, fetch
+from loadkit.targeting import Target
+from loadkit.trace import TracingRecorder, thirds_p95_ms
+
+UPLOAD = api.endpoint("POST", api.SESSION_UPLOAD)
+RATE_LIMIT_PARAMS = {"default_limit": "rate_limit", "upload_limit": "upload_rate_limit"}
+POLL_INTERVAL_S = 1.5  # per session: keeps polling far below the default limit per account
+POOL_SAMPLE_S = 0.05
+SERVER_SAMPLE_S = 0.25
+
+
+@dataclass
+class Ctx:
+    """What a scenario needs: target, profile, accounts and (inside the loop) an authenticator."""
+
+    target: Target
+    profile: slo.Profile
+    plan: AccountPlan | None = None
+    auth: Authenticator | None = None
+
+    def client(self) -> HttpClient:
+        return HttpClient(self.target.url, verify=self.target.verify)
+
+    def run_kw(self) -> dict[str, Any]:
+        return {"timeout_s": self.target.timeout_s, "verify": self.target.verify}
+
+    def default_limit(self) -> int:
+        return int(self.profile.scenario("rate_limit").get("limit", 100))
+
+    async def accounts(self, requests: int) -> list[api.Account]:
+        """General accounts enough for ``requests`` within one default-limit window, logged in."""
+        picked = self.plan.take(accounts_needed(requests, limit=self.default_limit()))
+        await asyncio.gather(*(self.auth.token(a) for a in picked))
+        return picked
+
+
+def run(coro_fn, ctx: Ctx, outcome: Outcome, *args: Any) -> None:
+    """Run a scenario on the engine's loop, with an authenticator bound to that loop."""
+
+    async def main() -> None:
+        ctx.auth = Authenticator(ctx.client(), timeout_s=ctx.target.timeout_s)
+        await coro_fn(ctx, outcome, *args)
+
+    engine.run(main())
+
+
+@asynccontextmanager
+async def monitored(
+    ctx: Ctx, outcome: Outcome, *, interval_s: float = SERVER_SAMPLE_S, pool: bool = False
+) -> AsyncIterator[monitor.ServerMonitor]:
+    """Sample the server (and the pool) while the body runs; fill the outcome's blocks after."""
+    server = monitor.ServerMonitor(
+        ctx.target.server_pid, interval_s=interval_s, unavailable_reason=ctx.target.resources_reason
+    )
+    pools = monitor.PoolMonitor(ctx.target.url, interval_s=POOL_SAMPLE_S) if pool else None
+    await asyncio.to_thread(server.start)
+    if pools is not None:
+        await asyncio.to_thread(pools.start)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(server.sample_once)
+        server.stop()
+        if pools is not None:
+            pools.stop()
+            outcome.db_pool = pools.summary()
+            outcome.extra["pool_timeouts"] = pool_timeouts(pools.samples())
+        outcome.resources = server.summary()
+        outcome.server_series = monitor.server_series(server, pools)
+
+
+def _finish(outcome: Outcome, result: engine.RunResult, started: float) -> None:
+    outcome.duration_s = time.time() - started
+    throttled = outcome.recorder.status_codes.get(429, 0)
+    if throttled and not isinstance(outcome.recorder, ProbeRecorder):
+        outcome.problems.append(
+            f"{throttled} requests were refused with 429: the rate limit, not the server, shaped "
+            "these figures (does the deployment key limits by address only?)"
+        )
+    outcome.interrupted = outcome.interrupted or result.interrupted
+    outcome.extra["engine"] = {
+        "sent": result.sent,
+        "completed": result.completed,
+        "errors": result.errors,
+        "unsent": result.unsent,
+        "abandoned": result.abandoned,
+    }
+
+
+def _summary(outcome: Outcome) -> dict:
+    duration = outcome.duration_s or (time.time() - outcome.started_at)
+    return outcome.recorder.summary(duration_s=duration)
+
+
+def check_read_limits(outcome: Outcome, profile: slo.Profile, group: str = "read") -> None:
+    """Add the profile's limits of ``group`` against this run's summary."""
+    outcome.thresholds += slo.check(_summary(outcome), profile.limits(group))
+
+
+def _cycle(requests: list[Request]):
+    """A factory handing out ``requests`` in turn."""
+    return lambda i: requests[i % len(requests)]
+
+
+# 1. concurrent health checks ----------------------------------------------------------------------
+
+
+async def concurrent_health_checks(ctx: Ctx, outcome: Outcome) -> None:
+    """``health.concurrent`` simultaneous GET /health."""
+    n = int(ctx.profile.scenario("health")["concurrent"])
+    outcome.parameters.update(users=n, requests=n)
+    req = Request("GET", api.HEALTH, api.endpoint("GET", api.HEALTH))
+    async with monitored(ctx, outcome):
+        started = time.time()
+        result = await engine.run_closed(
+            ctx.target.url,
+            _cycle([req]),
+            concurrency=n,
+            requests=n,
+            recorder=outcome.recorder,
+            **ctx.run_kw(),
+        )
+    _finish(outcome, result, started)
+    check_read_limits(outcome, ctx.profile)
+
+
+# 2. concurrent authenticated session reads --------------------------------------------------------
+
+
+async def _session_reads(ctx: Ctx, accounts: list[api.Account]) -> list[Request]:
+    """GET /api/sessions/{id} of each account's own sessions (the list route when it has none)."""
+    reads = []
+    for account in accounts:
+        headers = await ctx.auth.headers(account)
+        listing = Request("GET", f"{api.SESSIONS}?limit=10", headers=headers)
+        status, body, _ = await fetch(ctx.auth.client, listing, timeout_s=ctx.target.timeout_s)
+        sessions = json.loads(body) if status == 200 else []
+        ids = [s["id"] for s in sessions if isinstance(s, dict) and "id" in s]
+        for sid in ids:
+            path = api.path(api.SESSION, id=sid)
+            reads.append(Request("GET", path, api.endpoint("GET", api.SESSION), headers))
+        if not ids:
+            reads.append(Request("GET", api.SESSIONS, headers=headers))
+    return reads
+
+
+async def concurrent_sessions(ctx: Ctx, outcome: Outcome) -> None:
+    """``sessions.concurrent`` simultaneous authenticated reads of one's own sessions."""
+    n = int(ctx.profile.scenario("sessions")["concurrent"])
+    accounts = await ctx.accounts(2 * n)
+    reads = await _session_reads(ctx, accounts)
+    outcome.parameters.update(users=n, requests=n, accounts=len(accounts))
+    async with monitored(ctx, outcome):
+        started = time.time()
+        result = await engine.run_closed(
+            ctx.target.url,
+            _cycle(reads),
+            concurrency=n,
+            requests=n,
+            recorder=outcome.recorder,
+            **ctx.run_kw(),
+        )
+    _finish(outcome, result, started)
+    check_read_limits(outcome, ctx.profile)
+
+
+# 3. concurrent uploads, then processing -----------------------------------------------------------
+
+
+def _session_id_catcher(owned: list[tuple[str, dict]], headers: dict[str, str]):
+    """A response check that keeps the new session's id with the headers that may read it."""
+
+    def check(status: int, body: bytes) -> str | None:
+        try:
+            owned.append((str(json.loads(body)["id"]), headers))
+        except (ValueError, KeyError, TypeError):
+            return "upload answered without a session id"
+        return None
+
+    return check
+
+
+async def _upload_requests(ctx: Ctx, accounts, size: int, owned: list) -> list[Request]:
+    """One multipart upload of real WAV bytes per account (to one of its patients)."""
+    uploads = []
+    for i, account in enumerate(accounts):
+        headers = await ctx.auth.headers(account)
+        patient = await ctx.auth.patient_id(account)
+        file = (f"loadtest-{i:03d}.wav", api.wav_bytes(size, seed=i), api.UPLOAD_CONTENT_TYPE)
+        uploads.append(
+            Request.multipart(
+                "POST",
+                api.upload_path(patient),
+                files={api.UPLOAD_FIELD: file},
+                endpoint=UPLOAD,
+                headers=headers,
+                check=_session_id_catcher(owned, headers),
+            )
+        )
+    return uploads
+
+
+async def _poll_until_processed(
+    ctx: Ctx, owned: list[tuple[str, dict]], timeout_s: float
+) -> dict[str, str]:
+    """Poll GET /api/sessions/{id} until every session is processed or failed (bounded in time)."""
+    final: dict[str, str] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(final) < len(owned) and time.monotonic() < deadline:
+        for sid, headers in owned:
+            if sid in final:
+                continue
+            req = Request("GET", api.path(api.SESSION, id=sid), headers=headers)
+            status, body, _ = await fetch(ctx.auth.client, req, timeout_s=ctx.target.timeout_s)
+            state = json.loads(body).get("status") if status == 200 else None
+            if state in ("processed", "failed"):
+                final[sid] = state
+        await asyncio.sleep(POLL_INTERVAL_S)
+    return final
+
+
+async def concurrent_uploads(ctx: Ctx, outcome: Outcome) -> None:
+    """``uploads.concurrent`` simultaneous uploads (one per account: 10/hour), then processing."""
+    sizes = ctx.profile.scenario("uploads")
+    n, size = int(sizes["concurrent"]), int(sizes["upload_size_bytes"])
+    timeout_s = float(sizes["processing_timeout_s"])
+    accounts = ctx.plan.take(n)
+    await asyncio.gather(*(ctx.auth.token(a) for a in accounts))
+    owned: list[tuple[str, dict]] = []
+    uploads = await _upload_requests(ctx, accounts, size, owned)
+    outcome.parameters.update(users=n, requests=n, upload_size_bytes=size, accounts=len(accounts))
+    async with monitored(ctx, outcome):
+        started = time.time()
+        result = await engine.run_closed(
+            ctx.target.url,
+            _cycle(uploads),
+            concurrency=n,
+            requests=n,
+            recorder=outcome.recorder,
+            **ctx.run_kw(),
+        )
+        _finish(outcome, result, started)
+        final = await _poll_until_processed(ctx, owned, timeout_s)
+    _judge_uploads(ctx, outcome, n, [sid for sid, _ in owned], final, timeout_s)
+
+
+def _judge_uploads(ctx: Ctx, outcome: Outcome, n: int, ids, final, timeout_s: float) -> None:
+    processed = sum(1 for s in final.values() if s == "processed")
+    outcome.extra["processing"] = {
+        "uploaded": len(ids),
+        "processed": processed,
+        "failed": sum(1 for s in final.values() if s == "failed"),
+        "unfinished": len(ids) - len(final),
+        "timeout_s": timeout_s,
+    }
+    outcome.thresholds += slo.check(_summary(outcome), ctx.profile.limits("upload"))
+    outcome.thresholds += slo.check(
+        {"sessions_processed": processed}, {"min:sessions_processed": n}
+    )
+    if processed < n:
+        outcome.problems.append(
+            f"{processed} of {n} uploads reached 'processed' within {timeout_s:g} s "
+            f"({len(ids)} uploaded, {len(ids) - len(final)} unfinished)"
+        )
+
+
+# 4. rate-limit enforcement ------------------------------------------------------------------------
+
+
+class ProbeRecorder(TracingRecorder):
+    """A recorder that also pairs each response with its Retry-After header (see `header_check`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.retry_after: str | None = None
+        self.probes: list[LimitProbe] = []
+
+    def header_check(self, status: int, headers) -> None:
+        """Engine header check: remember Retry-After for the record() that follows synchronously."""
+        self.retry_after = headers.get("retry-after")
+
+    def record(self, endpoint, latency_s, *, status=None, error_kind=None, message="", at=None):
+        at = time.time() if at is None else at
+        self.probes.append(LimitProbe(at, status, self.retry_after if status == 429 else None))
+        self.retry_after = None
+        super().record(
+            endpoint, latency_s, status=status, error_kind=error_kind, message=message, at=at
+        )
+
+
+async def _limit_requests(ctx: Ctx, which: str, recorder: ProbeRecorder) -> list[Request]:
+    account = ctx.plan.reserved_for(0 if which == "default_limit" else 1)
+    headers = await ctx.auth.headers(account)
+    expect = frozenset({200, 429})
+    if which == "default_limit":
+        return [Request("GET", api.SESSIONS, headers=headers, expect=expect,
+                        header_check=recorder.header_check)]  # fmt: skip
+    patient = await ctx.auth.patient_id(account)
+    file = ("limit.wav", api.wav_bytes(4096, seed=99), api.UPLOAD_CONTENT_TYPE)
+    return [
+        Request.multipart(
+            "POST",
+            api.upload_path(patient),
+            files={api.UPLOAD_FIELD: file},
+            endpoint=UPLOAD,
+            headers=headers,
+            expect=expect,
+            header_check=recorder.header_check,
+        )
+    ]
+
+
+async def rate_limit_enforcement(ctx: Ctx, outcome: Outcome, which: str) -> None:
+    """Rapid requests on a reserved account past ``limit``; judged by `ratelimit_verdict`."""
+    sizes = ctx.profile.scenario(RATE_LIMIT_PARAMS[which])
+    n, limit, window = int(sizes["requests"]), int(sizes["limit"]), float(sizes["window_s"])
+    recorder = outcome.recorder = ProbeRecorder()
+    reqs = await _limit_requests(ctx, which, recorder)
+    concurrency = 1 if which == "upload_limit" else 4
+    outcome.parameters.update(users=concurrency, requests=n, limit=limit, window_s=window)
+    async with monitored(ctx, outcome):
+        started = time.time()
+        result = await engine.run_closed(
+            ctx.target.url,
+            _cycle(reqs),
+            concurrency=concurrency,
+            requests=n,
+            recorder=recorder,
+            **ctx.run_kw(),
+        )
+    _finish(outcome, result, started)
+    thresholds, problems = judge(recorder.probes, limit=limit, window_s=window)
+    outcome.thresholds += thresholds
+    outcome.problems += problems
+    outcome.extra["limit_probe"] = {
+        "allowed": sum(p.allowed for p in recorder.probes),
+        "refused_429": sum(p.status == 429 for p in recorder.probes),
+    }
+
+
+# 5. database pool stress --------------------------------------------------------------------------
+
+
+def pool_timeouts(samples: list[dict]) -> int | None:
+    """How much the pool's time-out counter grew over the samples (None: the server has none)."""
+    known = [s["timeouts"] for s in samples if s.get("timeouts") is not None]
+    return int(max(known) - known[0]) if known else None
+
+
+async def database_pool_stress(ctx: Ctx, outcome: Outcome) -> None:
+    """``pool.concurrent`` simultaneous filtered session lists while the pool is sampled."""
+    n = int(ctx.profile.scenario("pool")["concurrent"])
+    accounts = await ctx.accounts(2 * n)
+    reqs = []
+    for account in accounts:
+        patient = await ctx.auth.patient_id(account)
+        query = f"?patient_id={patient}&status=processed&limit=50"
+        reqs.append(Request("GET", api.SESSIONS + query, api.endpoint("GET", api.SESSIONS),
+                            await ctx.auth.headers(account)))  # fmt: skip
+    outcome.parameters.update(users=n, requests=n, accounts=len(accounts))
+    async with monitored(ctx, outcome, pool=True):
+        started = time.time()
+        result = await engine.run_closed(
+            ctx.target.url,
+            _cycle(reqs),
+            concurrency=n,
+            requests=n,
+            recorder=outcome.recorder,
+            **ctx.run_kw(),
+        )
+    _finish(outcome, result, started)
+    _judge_pool(ctx, outcome)
+
+
+def _judge_pool(ctx: Ctx, outcome: Outcome) -> None:
+    """Pool time-outs (counter growth, 503s) and any 5xx fail; a full pool alone is saturation."""
+    summary = _summary(outcome)
+    limits = ctx.profile.limits("pool")
+    allowed_timeouts = limits.pop("exhaustion_events", 0)
+    outcome.thresholds += slo.check(summary, limits)
+    fives = sum(n for code, n in summary["status_codes"].items() if code.startswith("5"))
+    outcome.thresholds += slo.check({"http_5xx": fives}, {"http_5xx": 0})
+    timeouts = outcome.extra.get("pool_timeouts")
+    if timeouts is not None:
+        outcome.thresholds += slo.check(
+            {"pool_timeouts": timeouts}, {"pool_timeouts": allowed_timeouts}
+        )
+    else:
+        outcome.extra["pool_timeouts_note"] = "the server reports no pool time-out counter"
+
+
+# 6. sustained load (open model) -------------------------------------------------------------------
+
+
+async def sustained_load(ctx: Ctx, outcome: Outcome) -> None:
+    """``sustained.requests`` over ``duration_s`` at a steady arrival rate; late vs early p95."""
+    sizes = ctx.profile.scenario("sustained")
+    total, duration = int(sizes["requests"]), float(sizes["duration_s"])
+    warmup = float(sizes.get("warmup_s", 0))
+    rate = total / duration
+    per_window = int(rate * min(60.0, duration + warmup)) + 1
+    accounts = await ctx.accounts(per_window)
+    reqs = [
+        Request("GET", f"{api.SESSIONS}?limit=20", api.endpoint("GET", api.SESSIONS), h)
+        for h in [await ctx.auth.headers(a) for a in accounts]
+    ]
+    recorder = outcome.recorder = TracingRecorder(warmup_s=warmup)
+    outcome.warmup_s = warmup
+    outcome.parameters.update(rate=round(rate, 3), requests=total, run_time=duration,
+                              accounts=len(accounts))  # fmt: skip
+    async with monitored(ctx, outcome, interval_s=1.0):
+        started = time.time()
+        result = await engine.run_open(
+            ctx.target.url,
+            _cycle(reqs),
+            rate=rate,
+            duration_s=duration + warmup,
+            recorder=recorder,
+            max_in_flight=1000,
+            **ctx.run_kw(),
+        )
+    _finish(outcome, result, started)
+    _judge_sustained(ctx, outcome, recorder)
+
+
+def _judge_sustained(ctx: Ctx, outcome: Outcome, recorder: TracingRecorder) -> None:
+    steady = [s for s in recorder.samples if s.at >= (recorder.t0 or 0) + recorder.warmup_s]
+    early, late = thirds_p95_ms(steady)
+    ratio = round(late / early, 3) if early and late is not None else None
+    outcome.extra["early_late"] = {"early_p95_ms": early, "late_p95_ms": late, "ratio": ratio}
+    check_read_limits(outcome, ctx.profile)
+    outcome.thresholds += slo.check(
+        {"late_to_early_p95_ratio": ratio}, ctx.profile.limits("sustained")
+    )
+
+
+# 7. memory leak detection -------------------------------------------------------------------------
+
+
+async def memory_leak_detection(ctx: Ctx, outcome: Outcome) -> None:
+    """Warm up, then ``memory.requests`` requests while the server's RSS is sampled."""
+    n = int(ctx.profile.scenario("memory")["requests"])
+    warm = max(10, n // 10)
+    accounts = await ctx.accounts(n + warm)
+    reqs = await _session_reads(ctx, accounts)
+    await engine.run_closed(ctx.target.url, _cycle(reqs), concurrency=5, requests=warm,
+                            recorder=TracingRecorder(), **ctx.run_kw())  # fmt: skip
+    outcome.parameters.update(users=10, requests=n, warmup_requests=warm, accounts=len(accounts))
+    async with monitored(ctx, outcome, interval_s=0.1):
+        started = time.time()
+        result = await engine.run_closed(
+            ctx.target.url,
+            _cycle(reqs),
+            concurrency=10,
+            requests=n,
+            recorder=outcome.recorder,
+            **ctx.run_kw(),
+        )
+    _finish(outcome, result, started)
+    _judge_memory(ctx, outcome)
+
+
+def _judge_memory(ctx: Ctx, outcome: Outcome) -> None:
+    growth = (outcome.resources or {}).get("memory_growth_mb")
+    outcome.thresholds += slo.check(_summary(outcome), {"error_rate_percent": 1.0})
+    if growth is None:
+        reason = (outcome.resources or {}).get("unavailable_reason", "server memory not measured")
+        outcome.skip_reason = f"memory growth not asserted: {reason}"
+        return
+    outcome.thresholds += slo.check({"memory_growth_mb": growth}, ctx.profile.limits("memory"))
+
+
+# baseline (no auth) -------------------------------------------------------------------------------
+
+
+async def sequential_health(ctx: Ctx, outcome: Outcome) -> None:
+    """``baseline.sequential_health`` GET /health one after another."""
+    n = int(ctx.profile.scenario("baseline")["sequential_health"])
+    outcome.parameters.update(users=1, requests=n)
+    req = Request("GET", api.HEALTH, api.endpoint("GET", api.HEALTH))
+    await _sequential(ctx, outcome, [req], n)
+
+
+async def endpoint_latency(ctx: Ctx, outcome: Outcome) -> None:
+    """Latency of /, /health, /ready and /live, ``baseline.sequential_health`` times each."""
+    n = int(ctx.profile.scenario("baseline")["sequential_health"])
+    routes = (api.ROOT, api.HEALTH, api.READY, api.LIVE)
+    reqs = [Request("GET", r, api.endpoint("GET", r)) for r in routes]
+    outcome.parameters.update(users=1, requests=n * len(reqs), endpoints=list(routes))
+    await _sequential(ctx, outcome, reqs, n * len(reqs))
+
+
+async def _sequential(ctx: Ctx, outcome: Outcome, reqs: list[Request], n: int) -> None:
+    async with monitored(ctx, outcome):
+        started = time.time()
+        result = await engine.run_closed(ctx.target.url, _cycle(reqs), concurrency=1, requests=n,
+                                         recorder=outcome.recorder, **ctx.run_kw())  # fmt: skip
+    _finish(outcome, result, started)
+    check_read_limits(outcome, ctx.profile)
+
+
+async def connection_stability(ctx: Ctx, outcome: Outcome) -> None:
+    """``baseline.stability_requests`` sequential requests: no errors, one kept-alive connection."""
+    n = int(ctx.profile.scenario("baseline")["stability_requests"])
+    outcome.parameters.update(users=1, requests=n)
+    routes = itertools.cycle((api.HEALTH, api.LIVE, api.ROOT, api.READY))
+    client = ctx.client()
+    opened = 0
+    conn = None
+    async with monitored(ctx, outcome):
+        started = time.time()
+        for _ in range(n):
+            route = next(routes)
+            if conn is None or not conn.reusable:
+                conn, opened = await _reconnect(client, conn, outcome, route), opened + 1
+            conn = await _one_on(client, conn, route, outcome, ctx.target.timeout_s)
+        if conn is not None:
+            conn.close()
+        outcome.duration_s = time.time() - started
+    outcome.extra["connections_opened"] = opened
+    check_read_limits(outcome, ctx.profile)
+    outcome.thresholds += slo.check(_summary(outcome), {"error_rate_percent": 0})
+    outcome.thresholds += slo.check({"connections_opened": opened}, {"connections_opened": 1})
+
+
+async def _reconnect(client: HttpClient, old, outcome: Outcome, route: str):
+    if old is not None:
+        old.close()
+    try:
+        return await client.connect()
+    except (OSError, TimeoutError) as exc:
+        outcome.recorder.record(api.endpoint("GET", route), None, message=str(exc))
+        return None
+
+
+async def _one_on(client: HttpClient, conn, route: str, outcome: Outcome, timeout_s: float):
+    """One GET on ``conn``, recorded; returns the connection (None when it broke)."""
+    if conn is None:
+        return None
+    at, t = time.time(), time.perf_counter()
+    req = Request("GET", client.prefix + route, api.endpoint("GET", route))
+    try:
+        await conn.exchange(req, client.host_block, timeout_s)
+    except (OSError, TimeoutError) as exc:
+        kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
+        outcome.recorder.record(req.endpoint, None, error_kind=kind, message=str(exc), at=at)
+        return None
+    kind = None if conn.status == 200 else ("http_5xx" if conn.status >= 500 else "http_4xx")
+    outcome.recorder.record(req.endpoint, time.perf_counter() - t, status=conn.status,
+                            error_kind=kind, message=str(conn.status), at=at)  # fmt: skip
+    return conn

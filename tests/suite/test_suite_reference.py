@@ -1,0 +1,48 @@
+"""The whole headless suite against the reference backend: passes, one report per test, xdist."""
+
+import pytest
+
+EXPECTED_REPORTS = {
+    "concurrent_health_checks.json",
+    "concurrent_sessions.json",
+    "concurrent_uploads.json",
+    "rate_limit_enforcement[default_limit].json",
+    "rate_limit_enforcement[upload_limit].json",
+    "database_pool_stress.json",
+    "sustained_load.json",
+    "memory_leak_detection.json",
+    "sequential_health.json",
+    "endpoint_latency.json",
+    "connection_stability.json",
+}
+
+
+def _check_run(run) -> None:
+    assert run.returncode == 0, run.output[-4000:]
+    assert "11 passed" in run.output, run.output[-4000:]
+    assert set(run.reports) == EXPECTED_REPORTS
+    assert len({r["_dir"] for r in run.reports.values()}) == 1, "reports spread over run folders"
+    for name, report in run.reports.items():
+        assert report["passed"] is True, name
+        assert report["interrupted"] is False, name
+        assert report["total_requests"] > 0, name
+        assert report["resources"]["server_pid"] is not None, name
+    pool = run.reports["database_pool_stress.json"]["db_pool"]
+    assert pool["samples"] > 0 and pool["checked_out_max"] is not None
+
+
+@pytest.mark.slow
+def test_the_suite_passes_with_no_options(run_suite):
+    """`pytest pytest_load_test.py baseline_test.py` boots the backend, passes, one JSON each."""
+    _check_run(run_suite("pytest_load_test.py", "baseline_test.py"))
+
+
+@pytest.mark.slow
+def test_the_suite_passes_under_xdist(run_suite):
+    """With -n 2 the workers share one backend and one run folder, and every test still passes."""
+    run = run_suite("pytest_load_test.py", "baseline_test.py", "--profile", "ci", "-n", "2")
+    _check_run(run)
+    folder = run.results_root / next(iter(run.reports.values()))["_dir"]
+    log = (folder / "backend.log").read_text()
+    assert log.count("Started server process") == 1, log
+    assert log.count("Finished server process") == 1, log
