@@ -1,0 +1,187 @@
+"""Locust personas for the TherapyBridge API: `locust -f load_test.py --host=http://localhost:8000`.
+
+Three personas; tags select scenarios (``--tags realistic|upload|health|rate_limit|db_pool``):
+- RealisticTherapist: weighted tasks over the whole contract, now and then a real audio upload
+  followed to ``processed`` (within an upload budget per account), and /health;
+- RateLimitProber: drives GET /api/sessions/ past its limit on reserved accounts; a 429 with an
+  integer Retry-After is its success, anything else past the limit a failure; it honours
+  Retry-After;
+- DbPoolStressor: DB-heavy list reads at high concurrency, paced under the per-user limit.
+Options, metrics, monitors, the report and the web UI come from `loadkit.locust_ext` (see its
+docstring).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import gevent
+from locust import between, constant, constant_pacing, tag, task
+
+from loadkit import api, locust_ext  # noqa: F401 - registers the event hooks
+from loadkit.limit_probe import ProbeJudge
+from loadkit.locust_users import SHARED, ApiUser, multipart_file
+
+UPLOAD_BYTES = 64 * 1024
+PROCESSING_POLL_S = 2.0
+PROCESSING_POLLS = 60
+PROBE_LIMIT = 100
+PROBE_WINDOW_S = 60.0
+SESSIONS = api.endpoint("GET", api.SESSIONS)
+SESSION = api.endpoint("GET", api.SESSION)
+
+
+class RealisticTherapist(ApiUser):
+    """A therapist going about their day: reads mostly, some writes, an occasional upload."""
+
+    weight = 10
+    wait_time = between(1, 3)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.rng = random.Random()
+        self.session_ids: list[str] = []
+        self.patient_ids: list[str] = []
+
+    def _ids(self, resp: object) -> list[str]:
+        try:
+            return [item["id"] for item in resp.json()][:50]
+        except Exception:  # a failed request was recorded already
+            return []
+
+    @tag("realistic")
+    @task(5)
+    def list_sessions(self) -> None:
+        self.session_ids = (
+            self._ids(self.api("GET", api.SESSIONS, name=SESSIONS)) or self.session_ids
+        )
+
+    @tag("realistic")
+    @task(4)
+    def view_session(self) -> None:
+        if self.session_ids:
+            sid = self.rng.choice(self.session_ids)
+            self.api("GET", api.path(api.SESSION, id=sid), name=SESSION)
+
+    @tag("realistic")
+    @task(3)
+    def list_patients(self) -> None:
+        resp = self.api("GET", api.PATIENTS, name=api.endpoint("GET", api.PATIENTS))
+        self.patient_ids = self._ids(resp) or self.patient_ids
+
+    @tag("realistic")
+    @task(2)
+    def patient_sessions(self) -> None:
+        if self.patient_ids:
+            pid = self.rng.choice(self.patient_ids)
+            self.api("GET", f"{api.SESSIONS}?patient_id={pid}", name=SESSIONS)
+
+    @tag("realistic")
+    @task(1)
+    def view_notes(self) -> None:
+        if self.session_ids:
+            sid = self.rng.choice(self.session_ids)
+            name = api.endpoint("GET", api.SESSION_NOTES)
+            self.api("GET", api.path(api.SESSION_NOTES, id=sid), name=name, expect=(200, 404))
+
+    @tag("realistic")
+    @task(1)
+    def create_patient(self) -> None:
+        body = api.patient_payload(self.rng)
+        resp = self.api("POST", api.PATIENTS, name=api.endpoint("POST", api.PATIENTS), json=body)
+        self.patient_ids = (self._ids_of_one(resp) + self.patient_ids)[:50]
+
+    def _ids_of_one(self, resp: object) -> list[str]:
+        try:
+            return [resp.json()["id"]]
+        except Exception:  # a failed request was recorded already
+            return []
+
+    @tag("realistic", "upload")
+    @task(1)
+    def upload_and_follow(self) -> None:
+        if not self.patient_ids:
+            self.list_patients()
+        if not self.patient_ids or not SHARED.uploads.try_take(self.account):
+            return
+        audio = api.wav_bytes(UPLOAD_BYTES, seed=self.rng.randrange(1000))
+        body, content_type = multipart_file(
+            api.UPLOAD_FIELD, "session.wav", api.UPLOAD_CONTENT_TYPE, audio
+        )
+        resp = self.api(
+            "POST",
+            api.upload_path(self.rng.choice(self.patient_ids)),
+            name=api.endpoint("POST", api.SESSION_UPLOAD),
+            data=body,
+            headers={"Content-Type": content_type},
+        )
+        sid = self._ids_of_one(resp)
+        if sid:
+            self._follow(sid[0])
+
+    def _follow(self, sid: str) -> None:
+        """Poll the new session until it is processed or failed (bounded)."""
+        for _ in range(PROCESSING_POLLS):
+            gevent.sleep(PROCESSING_POLL_S)
+            resp = self.api("GET", api.path(api.SESSION, id=sid), name=SESSION)
+            status = self._status(resp)
+            if status in ("processed", "failed", None):
+                return
+
+    @staticmethod
+    def _status(resp: object) -> str | None:
+        try:
+            return resp.json()["status"]
+        except Exception:  # a failed request was recorded already
+            return None
+
+    @tag("realistic", "health")
+    @task(1)
+    def health(self) -> None:
+        self.client.get(api.HEALTH, name=api.endpoint("GET", api.HEALTH))
+
+
+class RateLimitProber(ApiUser):
+    """Past the limit on purpose, on an account nobody else uses; honours Retry-After."""
+
+    fixed_count = 1
+    account_kind = "reserved"
+    wait_time = constant(0.05)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.judge = ProbeJudge(limit=PROBE_LIMIT, window_s=PROBE_WINDOW_S)
+
+    @tag("rate_limit")
+    @task
+    def probe(self) -> None:
+        headers = {"Authorization": f"Bearer {self.access_token()}"}
+        at = time.time()
+        with self.client.get(
+            api.SESSIONS, name=SESSIONS, headers=headers, catch_response=True
+        ) as resp:
+            status = resp.status_code or None
+            verdict = self.judge.judge(
+                at, status, resp.headers.get("Retry-After") if status else None
+            )
+            resp.failure(verdict.failure) if verdict.failure else resp.success()
+        if verdict.wait_s:
+            gevent.sleep(verdict.wait_s)
+
+
+class DbPoolStressor(ApiUser):
+    """Large list reads, many users at once: does the connection pool hold?"""
+
+    weight = 3
+    wait_time = constant_pacing(1.25)  # 48/minute per user: two users per account stay under 100
+
+    @tag("db_pool")
+    @task(2)
+    def all_sessions(self) -> None:
+        self.api("GET", f"{api.SESSIONS}?limit=1000", name=SESSIONS)
+
+    @tag("db_pool")
+    @task(1)
+    def all_patients(self) -> None:
+        self.api("GET", f"{api.PATIENTS}?limit=1000", name=api.endpoint("GET", api.PATIENTS))

@@ -1,0 +1,34 @@
+"""Distributed Locust (--processes 2): workers' exact histograms merge on the master."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reference_backend.process import free_port
+from tests.locust.conftest import locust_buckets_p95, read_json, run_locust
+
+pytestmark = pytest.mark.slow  # Locust with two worker processes for 10 s
+
+
+def test_two_worker_processes_merge_into_one_report(backend, tmp_path: Path) -> None:
+    """With two worker processes the report counts every request Locust counted, has the server's
+    figures from the one monitor on the master, and names two workers."""
+    stats_file = tmp_path / "locust_stats"
+    port = str(free_port())  # not 5557: another Locust on this machine must not join our master
+    done = run_locust(
+        backend.url, tmp_path, "--headless", "-u", "10", "-r", "10", "-t", "10s",
+        "--processes", "2", "--master-bind-port", port, "--master-port", port,
+        "--json-file", str(stats_file),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = read_json(tmp_path / "locust_all.json")
+    total, p95 = locust_buckets_p95(json.loads(Path(f"{stats_file}.json").read_text()))
+    assert report["total_requests"] == total == report["locust_stats"]["num_requests"]
+    assert report["parameters"]["workers"] == 2
+    assert report["resources"]["server_pid"] == backend.pid
+    assert report["resources"]["cpu_samples"] > 0
+    assert abs(report["response_time_p95_ms"] - p95) <= max(0.51, 0.051 * p95)
+    assert "report passed" in done.stderr and "report FAILED" not in done.stderr

@@ -1,0 +1,100 @@
+"""The Locust face's pure logic (no Locust import): probe verdicts, accounts, thresholds."""
+
+from __future__ import annotations
+
+from loadkit.account_pool import AccountPool, UploadBudget
+from loadkit.api import Account
+from loadkit.limit_probe import MAX_RETRY_AFTER_S, ProbeJudge
+from loadkit.locust_verdict import thresholds
+from loadkit.metrics import RunRecorder
+from loadkit.slo import Profile
+
+
+def _accounts(n: int) -> list[Account]:
+    return [Account(f"user-{i}@example.com", "pw") for i in range(n)]
+
+
+def test_probe_accepts_429_with_retry_after_and_honours_it() -> None:
+    """2xx pass up to the limit; a 429 with an integer Retry-After passes and sets the wait."""
+    judge = ProbeJudge(limit=3, window_s=60)
+    assert all(judge.judge(t, 200, None).failure is None for t in (0, 1, 2))
+    verdict = judge.judge(3, 429, "57")
+    assert verdict.failure is None and verdict.wait_s == 57
+    assert judge.judge(4, 429, "9999").wait_s == MAX_RETRY_AFTER_S
+
+
+def test_probe_flags_what_breaks_the_contract() -> None:
+    """A 200 past the limit, a 429 without Retry-After, a 500 and no response are failures."""
+    judge = ProbeJudge(limit=2, window_s=60)
+    judge.judge(0, 200, None)
+    judge.judge(1, 200, None)
+    assert "beyond the limit" in judge.judge(2, 200, None).failure
+    assert "Retry-After" in judge.judge(3, 429, None).failure
+    assert "HTTP 500" in judge.judge(4, 500, None).failure
+    assert "no response" in judge.judge(5, None, None).failure
+
+
+def test_probe_window_moves_and_restarts_after_retry_after() -> None:
+    """Requests older than the window do not count; after an honoured 429 counting starts afresh."""
+    judge = ProbeJudge(limit=1, window_s=10)
+    assert judge.judge(0, 200, None).failure is None
+    assert judge.judge(10, 200, None).failure is None  # the first left the window
+    judge.judge(11, 429, "5")
+    assert judge.judge(16, 200, None).failure is None
+
+
+def test_accounts_spread_one_user_each_before_doubling_and_prober_kept_apart() -> None:
+    """General accounts go round robin; the reserved ones only to the prober; overload is named."""
+    pool = AccountPool(_accounts(5), reserved=2)
+    first = [pool.take("general").email for _ in range(3)]
+    assert len(set(first)) == 3 and pool.overloaded is None
+    prober = pool.take("reserved")
+    assert prober.email not in first
+    for _ in range(4):
+        pool.take("general")
+    assert pool.overloaded and "rate limit" in pool.overloaded
+
+
+def test_workers_get_disjoint_accounts() -> None:
+    """Two worker processes never hand out the same general account."""
+    one, two = AccountPool(_accounts(9)), AccountPool(_accounts(9))
+    a = {one.take("general", 0, 2).email for _ in range(10)}
+    b = {two.take("general", 1, 2).email for _ in range(10)}
+    assert a and b and not a & b
+
+
+def test_upload_budget_stops_below_the_hourly_limit() -> None:
+    """An account gets at most per_hour uploads in any hour, then again once the hour has moved."""
+    now = [0.0]
+    budget = UploadBudget(per_hour=2, clock=lambda: now[0])
+    account = _accounts(1)[0]
+    assert budget.try_take(account) and budget.try_take(account)
+    assert not budget.try_take(account)
+    now[0] = 3601
+    assert budget.try_take(account)
+
+
+def test_thresholds_use_worst_read_endpoint_and_count_failed_logins() -> None:
+    """p95 is the slowest read endpoint's (logins excluded); a failed login fails the run; a limit
+    with nothing to measure (no upload) is skipped and said so."""
+    profile = Profile(
+        "t", {"locust": {"response_time_p95_ms": 50, "upload_response_time_p95_ms": 9}}, {}, {}
+    )
+    rec = RunRecorder()
+    rec.start(0)
+    for _ in range(20):
+        rec.record("GET /api/sessions/", 0.010, status=200, at=1)
+        rec.record("GET /api/patients/", 0.040, status=200, at=1)
+        rec.record("POST /api/v1/login", 0.900, status=200, at=1)
+    rec.record("POST /api/v1/login", 0.001, status=401, error_kind="http_4xx", at=1)
+    rows, skipped = thresholds(profile, rec, 5.0)
+    by_metric = {r["metric"]: r for r in rows}
+    assert by_metric["response_time_p95_ms"]["endpoint"] == "GET /api/patients/"
+    assert by_metric["response_time_p95_ms"]["passed"]
+    assert by_metric["failed_logins"] == {
+        "metric": "failed_logins",
+        "limit": 0,
+        "actual": 1,
+        "passed": False,
+    }
+    assert skipped and "upload_response_time_p95_ms" in skipped[0]
