@@ -1,0 +1,397 @@
+"""Render a run folder into Markdown with PNG charts; every figure is read from the reports.
+
+    python -m loadkit.render RUN_DIR [--compare OTHER_RUN_DIR] [--output FILE] [--charts-dir DIR]
+                                     [--profile NAME]
+
+Writes ``RUN_DIR/report.md`` (or FILE) and ``RUN_DIR/charts/*.png`` (or DIR/*.png). Exit 0 when
+written, 1 when the comparison found a regression past tolerance, 2 when the folder cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from loadkit import bottlenecks, charts
+from loadkit.compare import CompareError, Comparison, compare_reports, compare_table, profile_name
+from loadkit.runfolder import RunFolderError, load_reports, load_run_info
+
+SUMMARY_FIELDS = (
+    ("requests", "total_requests"),
+    ("req/s", "requests_per_second"),
+    ("errors %", "error_rate_percent"),
+    ("p50 ms", "response_time_p50_ms"),
+    ("p95 ms", "response_time_p95_ms"),
+    ("p99 ms", "response_time_p99_ms"),
+    ("max ms", "response_time_max_ms"),
+)
+ENDPOINT_FIELDS = (
+    ("requests", "requests"),
+    ("failures", "failures"),
+    ("avg ms", "response_time_avg_ms"),
+    ("p50 ms", "response_time_p50_ms"),
+    ("p95 ms", "response_time_p95_ms"),
+    ("p99 ms", "response_time_p99_ms"),
+    ("max ms", "response_time_max_ms"),
+)
+RESOURCE_FIELDS = (
+    "server_pid",
+    "memory_initial_mb",
+    "memory_peak_mb",
+    "memory_growth_mb",
+    "cpu_avg_percent",
+    "cpu_samples",
+    "generator_cpu_percent",
+    "generator_saturated",
+)
+POOL_FIELDS = (
+    "size",
+    "max_overflow",
+    "checked_out_max",
+    "overflow_max",
+    "exhaustion_events",
+    "samples",
+)
+ERROR_SAMPLES_SHOWN = 5
+
+
+def fmt(value: Any) -> str:
+    """A report value as printed: floats with 2 decimals, integers as they are, missing as n/a."""
+    if value is None or value == "":
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(fmt(cell) for cell in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _common(reports: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
+    """The distinct values of a top-level field across reports, in order of appearance."""
+    seen: list[Any] = []
+    for report in reports:
+        value = report.get(key)
+        if value not in seen and value is not None:
+            seen.append(value)
+    return seen
+
+
+def database_of(reports: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) -> str:
+    """The run's database as stated by run.json, else by the reports (top, parameters, env)."""
+    if info.get("database"):
+        return str(info["database"])
+    for report in reports:
+        for holder in (report, report.get("parameters") or {}, report.get("environment") or {}):
+            if holder.get("database"):
+                return str(holder["database"])
+    return "not recorded in the reports"
+
+
+def run_section(run_dir: Path, reports: Sequence[Mapping], info: Mapping) -> list[str]:
+    """Preset, target, database, profile, start and overall verdict."""
+    passed = [r for r in reports if r.get("passed") is True]
+    targets = _common(reports, "target") or [info.get("target")]
+    rows = [
+        ("run folder", run_dir.name),
+        ("preset", info.get("preset")),
+        ("target", ", ".join(str(t) for t in targets if t) or None),
+        ("server", info.get("server")),
+        ("server settings", info.get("backend_settings") or None),
+        ("database", database_of(reports, info)),
+        ("profile", ", ".join(str(p) for p in _common(reports, "profile")) or None),
+        ("started (UTC)", min((str(r.get("started_at")) for r in reports), default=None)),
+        ("scenarios meeting their targets", f"{len(passed)} of {len(reports)}"),
+    ]
+    if info.get("load_exit_code") is not None:
+        rows.append(("load step exit code", info.get("load_exit_code")))
+    return ["## Run", ""] + table(("", ""), [r for r in rows if r[1] is not None])
+
+
+def machine_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The generating machine, from the first report's ``environment``."""
+    env = next((r.get("environment") for r in reports if r.get("environment")), None) or {}
+    versions = env.get("versions") or {}
+    rows = [(k, env.get(k)) for k in ("cpus", "platform", "python", "commit", "seed") if k in env]
+    rows += [(f"{name} version", version) for name, version in sorted(versions.items())]
+    commits = {str((r.get("environment") or {}).get("commit")) for r in reports}
+    lines = ["## Machine", ""] + table(("", ""), rows or [("environment", None)])
+    if len(commits) > 1:
+        lines += [
+            f"Reports come from {len(commits)} different commits: {', '.join(sorted(commits))}.",
+            "",
+        ]
+    return lines
+
+
+def verdict(report: Mapping[str, Any]) -> str:
+    """passed / FAILED / unknown, with interrupted noted."""
+    text = {True: "passed", False: "FAILED"}.get(report.get("passed"), "unknown")
+    return text + (" (interrupted)" if report.get("interrupted") else "")
+
+
+def summary_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One row per scenario."""
+    headers = ["scenario", "tool", "result"] + [label for label, _ in SUMMARY_FIELDS]
+    rows = [
+        [r.get("test_name"), r.get("tool"), verdict(r)] + [r.get(key) for _, key in SUMMARY_FIELDS]
+        for r in reports
+    ]
+    return ["## Summary", ""] + table(headers, rows)
+
+
+def bottleneck_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Findings per scenario, or a statement that the data shows none."""
+    lines = ["## Bottleneck analysis", ""]
+    for report in reports:
+        findings = bottlenecks.analyse(report)
+        lines.append(f"**{report.get('test_name')}**")
+        lines.append("")
+        if not findings:
+            lines.append("- No bottleneck indicator in the data.")
+        lines += [f"- {finding.text}" for finding in findings]
+        lines.append("")
+    return lines
+
+
+def comparison_section(result: Comparison) -> list[str]:
+    """Each compared metric with its tolerance and verdict."""
+    lines = [f"## Comparison with {result.old_label}", ""]
+    rows = []
+    for d in result.deltas:
+        pct = d.change_percent
+        change = f"{d.change:+.2f}" + (f" ({pct:+.1f}%)" if pct is not None else "")
+        rows.append(
+            (d.scenario, d.metric, d.old, d.new, change, d.tolerance.describe(),
+             "REGRESSION" if d.regression else "ok")
+        )  # fmt: skip
+    headers = (
+        "scenario",
+        "metric",
+        result.old_label,
+        result.new_label,
+        "change",
+        "tolerance",
+        "verdict",
+    )
+    lines += table(headers, rows) if rows else ["No metric in common with a tolerance.", ""]
+    for name in result.only_old:
+        lines.append(f"- `{name}` ran only in {result.old_label}.")
+    for name in result.only_new:
+        lines.append(f"- `{name}` ran only in {result.new_label}.")
+    lines += [
+        f"{len(result.regressions)} regressions past tolerance in {len(result.deltas)} compared.",
+        "",
+    ]
+    return lines
+
+
+def _kv_line(
+    title: str, mapping: Mapping[str, Any], keys: Sequence[str] | None = None
+) -> list[str]:
+    keys = list(keys) if keys is not None else sorted(mapping)
+    parts = [f"{k} {fmt(mapping.get(k))}" for k in keys if k in mapping]
+    return [f"{title}: " + (", ".join(parts) if parts else "n/a") + ".", ""]
+
+
+def _block_line(title: str, block: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
+    """A measured block's figures, or the reason it was not measured."""
+    if block.get("unavailable_reason"):
+        return [f"{title}: unavailable ({fmt(block['unavailable_reason'])}).", ""]
+    return _kv_line(title, block, keys)
+
+
+def thresholds_lines(report: Mapping[str, Any]) -> list[str]:
+    """The scenario's thresholds with actual values."""
+    rows = [
+        (
+            t.get("metric"),
+            t.get("limit"),
+            t.get("actual"),
+            "passed" if t.get("passed") else "FAILED",
+        )
+        for t in report.get("thresholds") or []
+    ]
+    return (
+        table(("threshold", "limit", "actual", "result"), rows) if rows else ["No thresholds.", ""]
+    )
+
+
+def endpoint_lines(report: Mapping[str, Any]) -> list[str]:
+    """Per-endpoint figures."""
+    endpoints = report.get("endpoints") or {}
+    rows = [
+        [name] + [stats.get(k) for _, k in ENDPOINT_FIELDS] for name, stats in endpoints.items()
+    ]
+    return table(["endpoint"] + [label for label, _ in ENDPOINT_FIELDS], rows) if rows else []
+
+
+def error_lines(report: Mapping[str, Any]) -> list[str]:
+    """The first few recorded errors."""
+    errors = (report.get("errors") or [])[:ERROR_SAMPLES_SHOWN]
+    if not errors:
+        return []
+    keys = ("time", "endpoint", "kind", "status", "message")
+    return [f"First {len(errors)} errors:", ""] + table(
+        keys, [[e.get(k) for k in keys] for e in errors]
+    )
+
+
+def chart_lines(drawn: Mapping[str, Path], output: Path) -> list[str]:
+    """Image links, relative to the Markdown file, and the charts that had no data."""
+    lines = []
+    for key, path in drawn.items():
+        lines.append(f"![{key}]({os.path.relpath(path, output.parent)})")
+    missing = [key for key in charts.CHARTS if key not in drawn]
+    if missing:
+        lines.append(f"No data for: {', '.join(missing)} (not measured in this run).")
+    return lines + [""]
+
+
+def scenario_section(
+    report: Mapping[str, Any], drawn: Mapping[str, Path], output: Path
+) -> list[str]:
+    """Everything the report holds about one scenario."""
+    params = report.get("parameters") or {}
+    lines = [f"### {report.get('test_name')}", ""]
+    lines += _kv_line("Parameters", params)
+    lines += _kv_line(
+        "Run", report, ("tool", "started_at", "duration_seconds", "warmup_seconds", "interrupted")
+    )
+    lines += thresholds_lines(report) + endpoint_lines(report)
+    lines += _kv_line("Status codes", report.get("status_codes") or {})
+    lines += _kv_line("Errors by kind", report.get("errors_by_kind") or {})
+    lines += _kv_line("Late starts", report, ("late_starts",))
+    lines += _block_line("Server resources", report.get("resources") or {}, RESOURCE_FIELDS)
+    lines += _block_line("DB pool", report.get("db_pool") or {}, POOL_FIELDS)
+    return lines + error_lines(report) + chart_lines(drawn, output)
+
+
+def render_markdown(
+    run_dir: Path,
+    reports: Sequence[Mapping[str, Any]],
+    drawn: Mapping[str, Mapping[str, Path]],
+    output: Path,
+    *,
+    info: Mapping[str, Any] | None = None,
+    comparison: Comparison | None = None,
+    command: str | None = None,
+) -> str:
+    """The whole report as Markdown; ``command`` is how to regenerate it."""
+    info = info or {}
+    command = command or f"python -m loadkit.render {run_dir}"
+    lines = [f"# Load-test report: {run_dir.name}", ""]
+    lines += [
+        f"Rendered by `{command}` from {len(reports)} scenario reports "
+        "in that folder; every figure below is read from them.",
+        "",
+    ]
+    if not reports:
+        return "\n".join(lines + ["No scenario report was written in this run.", ""])
+    lines += run_section(run_dir, reports, info) + machine_section(reports)
+    lines += summary_section(reports) + bottleneck_section(reports)
+    if comparison is not None:
+        lines += comparison_section(comparison)
+    lines += ["## Scenarios", ""]
+    for report in reports:
+        lines += scenario_section(report, drawn.get(str(report.get("test_name")), {}), output)
+    return "\n".join(lines)
+
+
+def comparison_for(
+    other: Path, reports: Sequence[Mapping], profile: str | None, run_dir: Path
+) -> Comparison:
+    """Compare ``other`` (the earlier run) with this run's reports."""
+    table_ = compare_table(profile_name(reports, profile))
+    return compare_reports(load_reports(other), reports, table_, labels=(other.name, run_dir.name))
+
+
+def render(
+    run_dir: Path,
+    *,
+    compare: Path | None = None,
+    output: Path | None = None,
+    profile: str | None = None,
+    charts_dir: Path | None = None,
+) -> tuple[Path, Comparison | None]:
+    """Write the Markdown report and charts; return the report path and the comparison, if any."""
+    run_dir = Path(run_dir)
+    reports = load_reports(run_dir)
+    output = Path(output) if output else run_dir / "report.md"
+    charts_dir = Path(charts_dir) if charts_dir else run_dir / "charts"
+    drawn = {str(r.get("test_name")): charts.draw_all(r, charts_dir) for r in reports}
+    comparison = comparison_for(Path(compare), reports, profile, run_dir) if compare else None
+    text = render_markdown(
+        run_dir,
+        reports,
+        drawn,
+        output,
+        info=load_run_info(run_dir),
+        comparison=comparison,
+        command=_command(
+            run_dir,
+            compare,
+            output if output != run_dir / "report.md" else None,
+            charts_dir if charts_dir != run_dir / "charts" else None,
+            profile,
+        ),
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(output.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(output)
+    return output, comparison
+
+
+def _command(run_dir: Path, *options: Any) -> str:
+    """The command line that regenerates this report (options given as compare, output, charts,
+    profile; None where not given)."""
+    names = ("--compare", "--output", "--charts-dir", "--profile")
+    parts = ["python -m loadkit.render", str(run_dir)]
+    parts += [f"{name} {value}" for name, value in zip(names, options, strict=True) if value]
+    return " ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(
+        prog="python -m loadkit.render", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("run_dir", type=Path, help="the run folder (results/<timestamp>_<label>)")
+    parser.add_argument("--compare", type=Path, help="an earlier run folder to compare with")
+    parser.add_argument(
+        "--output", type=Path, help="where to write the Markdown (default RUN_DIR/report.md)"
+    )
+    parser.add_argument("--charts-dir", type=Path, help="where to write the PNGs (RUN_DIR/charts)")
+    parser.add_argument("--profile", help="targets profile for comparison tolerances")
+    args = parser.parse_args(argv)
+    try:
+        path, comparison = render(
+            args.run_dir,
+            compare=args.compare,
+            output=args.output,
+            profile=args.profile,
+            charts_dir=args.charts_dir,
+        )
+    except (RunFolderError, CompareError) as exc:
+        print(f"render: {exc}", file=sys.stderr)
+        return 2
+    print(f"report: {path}")
+    if comparison is not None and comparison.regressions:
+        print(f"render: {len(comparison.regressions)} regressions past tolerance", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

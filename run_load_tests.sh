@@ -1,0 +1,453 @@
+#!/usr/bin/env bash
+# Run a load-test preset against the TherapyBridge API and render a readable report.
+#
+#   ./run_load_tests.sh quick                         # bundled reference backend, 5 users, 1 minute
+#   ./run_load_tests.sh moderate --host https://staging.example.com --yes
+#
+# Exit codes: 0 all targets met; 1 a target or test failed (or a regression past tolerance with
+# --compare); 2 usage or pre-flight error; 130 interrupted (after rendering what was written).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+HELPER="$ROOT/scripts/runner_helper.py"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+STAMP="$VENV/.requirements-installed"
+RESULTS_ROOT="${LOADTEST_RESULTS_ROOT:-$ROOT/results}"
+# The pytest suite of the `pytest` and `all` presets (LOADTEST_SUITE: space-separated files to run instead).
+read -r -a PYTEST_FILES <<<"${LOADTEST_SUITE:-pytest_load_test.py baseline_test.py}"
+
+usage() {
+    cat <<'EOF'
+Usage: ./run_load_tests.sh PRESET [options]
+
+Presets (Locust headless, load_test.py):
+  quick       5 users, spawn 1/s, 1 minute
+  moderate   20 users, spawn 2/s, 5 minutes
+  heavy      50 users, spawn 5/s, 10 minutes
+  stress    100 users, spawn 10/s, 15 minutes
+Presets (pytest):
+  baseline   baseline_test.py: no-auth latency baseline
+  pytest     the whole pytest suite (pytest_load_test.py baseline_test.py; LOADTEST_SUITE) in one run
+  all        each pytest scenario in turn, continuing past failures; says which failed
+
+Options:
+  --host URL          target (default: start the bundled reference backend on a fresh SQLite file)
+  --users N           override the preset's users (Locust presets)
+  --spawn-rate R      override the spawn rate, users per second (Locust presets)
+  --run-time T        override the duration, e.g. 30s, 5m, 1h (Locust presets)
+  --tags T[,T...]     Locust tags selecting scenarios (realistic, rate-limit, db-pool, ...)
+  --profile NAME      targets.toml profile (default: LOADTEST_PROFILE, else "default")
+  --accounts FILE     JSON list of {"email", "password"} to log in with
+  --processes N       Locust worker processes on this machine (pytest presets: xdist workers)
+  --compare RUN       compare with an earlier run folder; a regression past tolerance exits 1
+  --yes               confirm load on a host outside loopback (needed when stdin is not a terminal)
+  -h, --help          this help
+
+Results: results/<UTC timestamp>_<preset>/ (LOADTEST_RESULTS_ROOT overrides results/), with the
+JSON reports, Locust HTML and CSV, server log, charts/ and report.md.
+EOF
+}
+
+# --- output -----------------------------------------------------------------------------------------
+if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
+    BOLD=$'\e[1m' RED=$'\e[31m' GREEN=$'\e[32m' YELLOW=$'\e[33m' RESET=$'\e[0m'
+else
+    BOLD="" RED="" GREEN="" YELLOW="" RESET=""
+fi
+stage() { printf '%s==> %s%s\n' "$BOLD" "$*" "$RESET"; }
+warn() { printf '%swarning: %s%s\n' "$YELLOW" "$*" "$RESET" >&2; }
+INTERRUPTED=0
+fail() { # fail CODE MESSAGE: one line on stderr, then exit (130 once interrupted)
+    local code="$1"
+    shift
+    [[ "$INTERRUPTED" == 0 ]] || code=130
+    printf '%s%s%s\n' "$RED" "$*" "$RESET" >&2
+    exit "$code"
+}
+usage_error() { fail 2 "run_load_tests.sh: $* (see --help)"; }
+
+# --- arguments --------------------------------------------------------------------------------------
+PRESET="" HOST="" USERS="" SPAWN_RATE="" RUN_TIME="" TAGS="" PROFILE="" ACCOUNTS=""
+PROCESSES="" COMPARE="" YES=0
+
+need_value() { [[ $# -ge 2 && -n "$2" ]] || usage_error "option $1 needs a value"; }
+
+parse_args() {
+    while [[ $# -gt 0 ]]; do
+        case "$1" in
+            -h | --help) usage; exit 0 ;;
+            --host) need_value "$@"; HOST="$2"; shift 2 ;;
+            --users) need_value "$@"; USERS="$2"; shift 2 ;;
+            --spawn-rate) need_value "$@"; SPAWN_RATE="$2"; shift 2 ;;
+            --run-time) need_value "$@"; RUN_TIME="$2"; shift 2 ;;
+            --tags) need_value "$@"; TAGS="$2"; shift 2 ;;
+            --profile) need_value "$@"; PROFILE="$2"; shift 2 ;;
+            --accounts) need_value "$@"; ACCOUNTS="$2"; shift 2 ;;
+            --processes) need_value "$@"; PROCESSES="$2"; shift 2 ;;
+            --compare) need_value "$@"; COMPARE="$2"; shift 2 ;;
+            --yes | -y) YES=1; shift ;;
+            -*) usage_error "unknown option: $1" ;;
+            *)
+                [[ -z "$PRESET" ]] || usage_error "more than one preset: $PRESET and $1"
+                PRESET="$1"
+                shift
+                ;;
+        esac
+    done
+    [[ -n "$PRESET" ]] || usage_error "no preset given"
+}
+
+set_preset() {
+    local users rate time
+    case "$PRESET" in
+        quick) users=5 rate=1 time=1m ;;
+        moderate) users=20 rate=2 time=5m ;;
+        heavy) users=50 rate=5 time=10m ;;
+        stress) users=100 rate=10 time=15m ;;
+        baseline | pytest | all) KIND=pytest; return ;;
+        *) usage_error "unknown preset: $PRESET" ;;
+    esac
+    KIND=locust
+    USERS="${USERS:-$users}" SPAWN_RATE="${SPAWN_RATE:-$rate}" RUN_TIME="${RUN_TIME:-$time}"
+}
+
+absolute() { # absolute PATH: the path from the caller's directory, made absolute
+    if [[ -d "$1" ]]; then (cd "$1" && pwd); else echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; fi
+}
+
+validate_args() {
+    [[ -z "$USERS" || "$USERS" =~ ^[1-9][0-9]*$ ]] || usage_error "--users must be a positive integer"
+    [[ -z "$SPAWN_RATE" || "$SPAWN_RATE" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] ||
+        usage_error "--spawn-rate must be a number"
+    [[ -z "$RUN_TIME" || "$RUN_TIME" =~ ^([0-9]+[hms]?)+$ ]] ||
+        usage_error "--run-time must look like 30s, 5m, 1h30m"
+    [[ -z "$PROCESSES" || "$PROCESSES" =~ ^[1-9][0-9]*$ ]] ||
+        usage_error "--processes must be a positive integer"
+    [[ -z "$ACCOUNTS" || -r "$ACCOUNTS" ]] || usage_error "--accounts file not readable: $ACCOUNTS"
+    [[ -z "$COMPARE" || -d "$COMPARE" ]] || usage_error "--compare run folder not found: $COMPARE"
+    [[ -z "$HOST" || "$HOST" =~ ^https?://[^/]+ ]] || usage_error "--host must be an http(s):// URL"
+    [[ -z "$ACCOUNTS" ]] || ACCOUNTS="$(absolute "$ACCOUNTS")"
+    [[ -z "$COMPARE" ]] || COMPARE="$(absolute "$COMPARE")"
+    if [[ "$KIND" == pytest ]]; then
+        local opt
+        for opt in USERS SPAWN_RATE RUN_TIME TAGS; do
+            [[ -z "${!opt}" ]] || warn "--$(tr '[:upper:]_' '[:lower:]-' <<<"$opt") applies to Locust presets only; ignored"
+        done
+    fi
+}
+
+# --- safety: load on a host outside loopback needs consent, before any request ---------------------
+confirm_host() {
+    [[ -n "$HOST" ]] || return 0
+    python3 "$HELPER" loopback "$HOST" && return 0
+    [[ "$YES" == 1 ]] && return 0
+    if [[ -t 0 ]]; then
+        local answer=""
+        read -r -p "Send $PRESET load to $HOST, outside this machine? [y/N] " answer || true
+        [[ "$answer" =~ ^[Yy]([Ee][Ss])?$ ]] && { YES=1; return 0; }
+        fail 2 "run_load_tests.sh: not confirmed; no request was sent to $HOST"
+    fi
+    fail 2 "run_load_tests.sh: $HOST is outside loopback: pass --yes to send load to it (no request sent)"
+}
+
+# --- results folder ---------------------------------------------------------------------------------
+make_run_dir() {
+    local stamp base n=1
+    stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+    if ! mkdir -p "$RESULTS_ROOT" 2>/dev/null || [[ ! -w "$RESULTS_ROOT" ]]; then
+        fail 2 "run_load_tests.sh: results folder not writable: $RESULTS_ROOT (set LOADTEST_RESULTS_ROOT)"
+    fi
+    base="$RESULTS_ROOT/${stamp}_$PRESET"
+    RUN="$base"
+    until mkdir "$RUN" 2>/dev/null; do
+        [[ -e "$RUN" ]] || fail 2 "run_load_tests.sh: cannot create run folder $RUN"
+        n=$((n + 1))
+        RUN="$base-$n"
+    done
+    if ! touch "$RUN/.write-check" 2>/dev/null; then
+        fail 2 "run_load_tests.sh: run folder not writable: $RUN"
+    fi
+    rm -f "$RUN/.write-check"
+    RUN="$(cd "$RUN" && pwd)"
+    export LOADTEST_RUN_DIR="$RUN"
+}
+
+info() { "$PY" "$HELPER" info "$RUN/run.json" "$@" || warn "could not update $RUN/run.json"; }
+
+# --- virtual environment ----------------------------------------------------------------------------
+ensure_venv() {
+    if [[ ! -x "$PY" ]]; then
+        stage "creating .venv (first run) and installing requirements.txt"
+        python3 -m venv "$VENV" || fail 2 "run_load_tests.sh: python3 -m venv failed (install python3-venv)"
+        rm -f "$STAMP"
+    fi
+    if [[ ! -f "$STAMP" || "$ROOT/requirements.txt" -nt "$STAMP" ]]; then
+        stage "installing requirements.txt into .venv"
+        "$VENV/bin/pip" install --disable-pip-version-check -q -r "$ROOT/requirements.txt" ||
+            fail 2 "run_load_tests.sh: pip install -r requirements.txt failed"
+        touch "$STAMP"
+    fi
+    "$PY" -c 'import locust, pytest, httpx, psutil, matplotlib, loadkit' 2>/dev/null ||
+        fail 2 "run_load_tests.sh: dependencies missing in .venv; delete .venv and run again"
+    local file
+    local -a files=(load_test.py)
+    [[ "$KIND" == locust ]] || files=("${PYTEST_FILES[@]}")
+    [[ "$PRESET" != baseline ]] || files=(baseline_test.py)
+    for file in "${files[@]}"; do
+        [[ -f "$file" ]] || fail 2 "run_load_tests.sh: $file is missing from $ROOT"
+    done
+}
+
+# --- the bundled reference backend ------------------------------------------------------------------
+SERVER_PID=""
+start_backend() {
+    local port
+    port="$("$PY" "$HELPER" free-port)"
+    HOST="http://127.0.0.1:$port"
+    stage "starting the reference backend on $HOST (SQLite $RUN/therapybridge.db, log $RUN/server.log)"
+    # `all` runs each scenario in its own process, and each process logs in afresh: past five
+    # scenarios the login limit (5/minute per address and email) would refuse the shared accounts.
+    local login_limit="${RATE_LIMIT_LOGIN:-}"
+    [[ "$PRESET" != all || -n "$login_limit" ]] || login_limit="1000/minute"
+    local -a settings=(DATABASE_URL="sqlite:///$RUN/therapybridge.db" UPLOAD_DIR="$RUN/uploads")
+    [[ -z "$login_limit" ]] || settings+=(RATE_LIMIT_LOGIN="$login_limit")
+    env "${settings[@]}" "$PY" -m reference_backend --host 127.0.0.1 --port "$port" \
+        >"$RUN/server.log" 2>&1 </dev/null &
+    SERVER_PID=$!
+    info server="reference backend started by the runner, pid $SERVER_PID" \
+        database="SQLite file $RUN/therapybridge.db (fresh)" target="$HOST" \
+        backend_settings="${login_limit:+RATE_LIMIT_LOGIN=$login_limit}"
+    "$PY" "$HELPER" wait-health "$HOST" --pid "$SERVER_PID" --timeout 120 ||
+        fail 2 "run_load_tests.sh: the reference backend did not start; see $RUN/server.log"
+}
+
+stop_backend() {
+    [[ -n "$SERVER_PID" ]] || return 0
+    local pid="$SERVER_PID" i
+    SERVER_PID=""
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# --- running a child so that Ctrl-C reaches it once and its report gets written --------------------
+CHILD="" RUN="" LOAD_STARTED=0
+# shellcheck disable=SC2317  # invoked by trap
+on_interrupt() {
+    if [[ "$INTERRUPTED" == 1 && -n "$CHILD" ]]; then
+        kill -TERM -- "-$CHILD" 2>/dev/null || kill -TERM "$CHILD" 2>/dev/null || true # 2nd: stop now
+        return
+    fi
+    INTERRUPTED=1
+    [[ -n "$CHILD" ]] || return 0
+    printf '\n%sinterrupted: stopping the load, waiting for its report%s\n' "$YELLOW" "$RESET" >&2
+    kill -INT -- "-$CHILD" 2>/dev/null || kill -INT "$CHILD" 2>/dev/null || true
+}
+# shellcheck disable=SC2317  # invoked by trap
+cleanup() { # stop the backend; drop a run folder that a pre-flight failure left with nothing in it
+    stop_backend
+    if [[ "$LOAD_STARTED" == 0 && -n "$RUN" && -d "$RUN" ]]; then
+        rm -f "$RUN/run.json" "$RUN/run.json.tmp"
+        rmdir "$RUN" 2>/dev/null || true
+    fi
+}
+trap on_interrupt INT TERM
+trap cleanup EXIT
+
+run_child() { # run_child CMD...: returns the command's exit code; waits through an interrupt
+    "$PY" "$HELPER" exec -- "$@" </dev/null &
+    CHILD=$!
+    local rc=0
+    wait "$CHILD" || rc=$?
+    while kill -0 "$CHILD" 2>/dev/null; do
+        rc=0
+        wait "$CHILD" || rc=$?
+    done
+    CHILD=""
+    return "$rc"
+}
+
+stop_if_interrupted() {
+    [[ "$INTERRUPTED" == 0 ]] && return 0
+    fail 130 "run_load_tests.sh: interrupted before any load was sent"
+}
+
+# --- the load -----------------------------------------------------------------------------------------
+locust_command() {
+    CMD=("$VENV/bin/locust" -f "$ROOT/load_test.py" --headless -u "$USERS" -r "$SPAWN_RATE"
+        -t "$RUN_TIME" --host "$HOST" --html "$RUN/locust.html" --csv "$RUN/locust")
+    if [[ -n "$PROCESSES" ]]; then # a free master port: 5557 may be taken by another Locust
+        local port
+        port="$("$PY" "$HELPER" free-port)"
+        CMD+=(--processes "$PROCESSES" --master-bind-port "$port" --master-port "$port")
+    fi
+    [[ -z "$PROFILE" ]] || CMD+=(--profile "$PROFILE")
+    [[ -z "$ACCOUNTS" ]] || CMD+=(--accounts "$ACCOUNTS")
+    [[ -z "$SERVER_PID" ]] || CMD+=(--server-pid "$SERVER_PID")
+    [[ "$YES" == 0 ]] || CMD+=(--yes)
+    if [[ -n "$TAGS" ]]; then
+        local -a tags
+        read -r -a tags <<<"${TAGS//,/ }"
+        CMD+=(--tags "${tags[@]}")
+    fi
+}
+
+pytest_command() { # pytest_command JUNIT_NAME TARGETS...
+    local junit="$1"
+    shift
+    CMD=("$PY" -m pytest "$@" -v -m "" --host "$HOST" --junitxml "$RUN/$junit"
+        -p no:cacheprovider)
+    [[ -z "$SERVER_PID" ]] || CMD+=(--server-pid "$SERVER_PID")
+    [[ -z "$PROFILE" ]] || CMD+=(--profile "$PROFILE")
+    [[ -z "$ACCOUNTS" ]] || CMD+=(--accounts "$ACCOUNTS")
+    [[ -z "$PROCESSES" ]] || CMD+=(-n "$PROCESSES")
+    [[ "$YES" == 0 ]] || CMD+=(--yes)
+}
+
+# Map a tool's exit code onto ours: 0 met, 1 failed, 2 usage/pre-flight (e.g. no usable account).
+tool_code() {
+    case "$1" in
+        0) echo 0 ;;
+        2 | 4 | 5) echo 2 ;;
+        *) echo 1 ;;
+    esac
+}
+
+run_locust() {
+    stage "locust: $USERS users, spawn $SPAWN_RATE/s, $RUN_TIME against $HOST"
+    locust_command
+    local rc=0
+    run_child "${CMD[@]}" || rc=$?
+    LOAD_CODE="$(tool_code "$rc")"
+}
+
+run_pytest_once() {
+    stage "pytest: $* against $HOST"
+    pytest_command junit.xml "$@"
+    local rc=0
+    run_child "${CMD[@]}" || rc=$?
+    LOAD_CODE="$(tool_code "$rc")"
+}
+
+collect_node_ids() {
+    local out
+    local -a yes=()
+    [[ "$YES" == 0 ]] || yes=(--yes)
+    out="$("$PY" -m pytest --collect-only -q -m "" -p no:cacheprovider --host "$HOST" "${yes[@]}" \
+        "${PYTEST_FILES[@]}" 2>&1)" || {
+        printf '%s\n' "$out" | tail -n 5 >&2
+        fail 2 "run_load_tests.sh: pytest could not collect ${PYTEST_FILES[*]}"
+    }
+    local -a found
+    mapfile -t found < <(grep '::' <<<"$out" || true)
+    [[ ${#found[@]} -gt 0 ]] || fail 2 "run_load_tests.sh: no pytest scenario collected"
+    # Node ids are relative to pytest's rootdir: put back each suite file as it was given.
+    local node file suite
+    NODE_IDS=()
+    for node in "${found[@]}"; do
+        file="${node%%::*}"
+        for suite in "${PYTEST_FILES[@]}"; do
+            [[ "$suite" == "$file" || "$suite" == */"$file" ]] && file="$suite" && break
+        done
+        NODE_IDS+=("$file::${node#*::}")
+    done
+}
+
+run_all() {
+    collect_node_ids
+    local -a failed=()
+    local node rc i=0 worst=0
+    for node in "${NODE_IDS[@]}"; do
+        i=$((i + 1))
+        stage "[$i/${#NODE_IDS[@]}] $node"
+        pytest_command "junit-$i.xml" "$node"
+        rc=0
+        run_child "${CMD[@]}" || rc=$?
+        rc="$(tool_code "$rc")"
+        if [[ "$rc" != 0 ]]; then
+            failed+=("$node")
+            [[ "$rc" == 1 || "$worst" == 1 ]] && worst=1 || worst="$rc"
+        fi
+        [[ "$INTERRUPTED" == 0 ]] || break
+    done
+    LOAD_CODE="$worst"
+    if [[ ${#failed[@]} -gt 0 ]]; then
+        printf '%s%d of %d scenarios failed:%s\n' "$RED" "${#failed[@]}" "$i" "$RESET"
+        printf '  %s\n' "${failed[@]}"
+    else
+        printf '%s%d of %d scenarios passed%s\n' "$GREEN" "$i" "$i" "$RESET"
+    fi
+}
+
+run_load() {
+    [[ -z "$PROFILE" ]] || export LOADTEST_PROFILE="$PROFILE"
+    [[ -z "$ACCOUNTS" ]] || export LOADTEST_ACCOUNTS="$ACCOUNTS"
+    case "$PRESET" in
+        quick | moderate | heavy | stress) run_locust ;;
+        baseline) run_pytest_once baseline_test.py ;;
+        pytest) run_pytest_once "${PYTEST_FILES[@]}" ;;
+        all) run_all ;;
+    esac
+}
+
+# --- the report ---------------------------------------------------------------------------------------
+render_report() {
+    stage "rendering the report"
+    local -a args=("$RUN")
+    [[ -z "$COMPARE" ]] || args+=(--compare "$COMPARE")
+    [[ -z "$PROFILE" ]] || args+=(--profile "$PROFILE")
+    local rc=0
+    "$PY" -m loadkit.render "${args[@]}" >/dev/null || rc=$?
+    RENDER_CODE="$rc"
+}
+
+final_code() {
+    if [[ "$INTERRUPTED" == 1 ]]; then echo 130; return; fi
+    if [[ "$LOAD_CODE" != 0 ]]; then echo "$LOAD_CODE"; return; fi
+    case "$RENDER_CODE" in 0) echo 0 ;; *) echo 1 ;; esac
+}
+
+main() {
+    parse_args "$@"
+    set_preset
+    validate_args
+    confirm_host
+    make_run_dir
+    cd "$ROOT"
+    stage "run folder: $RUN"
+    ensure_venv
+    info preset="$PRESET" started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)" command="$0 $*"
+    stop_if_interrupted
+    if [[ -z "$HOST" ]]; then
+        start_backend
+    else
+        info target="$HOST" server="external target" database="not known to the runner (external target)"
+        stage "pre-flight: GET $HOST/health"
+        "$PY" "$HELPER" health "$HOST" --timeout 5 || { stop_if_interrupted; exit 2; }
+    fi
+    stop_if_interrupted
+    LOAD_CODE=0 RENDER_CODE=0 LOAD_STARTED=1
+    run_load
+    stop_backend
+    info load_exit_code="$LOAD_CODE" interrupted="$INTERRUPTED"
+    render_report
+    local code
+    code="$(final_code)"
+    info exit_code="$code"
+    [[ "$RENDER_CODE" == 0 || "$RENDER_CODE" == 1 ]] || warn "the report could not be rendered"
+    if [[ -f "$RUN/report.md" ]]; then
+        if [[ "$code" == 0 ]]; then
+            printf '%sreport: %s/report.md%s\n' "$GREEN" "$RUN" "$RESET"
+        else
+            printf '%sreport: %s/report.md (exit %s)%s\n' "$RED" "$RUN" "$code" "$RESET"
+        fi
+    fi
+    exit "$code"
+}
+
+main "$@"
