@@ -1,0 +1,152 @@
+"""Accounts and tokens: signup, login, refresh (rotating), logout and the current user."""
+
+import secrets
+import uuid
+
+from fastapi import APIRouter, Request
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reference_backend import crud
+from reference_backend.config import Settings
+from reference_backend.deps import (
+    UNAUTHENTICATED,
+    ClientAddress,
+    CurrentUser,
+    SessionDep,
+    SettingsDep,
+    enforce_limits,
+)
+from reference_backend.errors import ApiError
+from reference_backend.schemas import (
+    LoginRequest,
+    Message,
+    RefreshRequest,
+    Tokens,
+    UserCreate,
+    UserPublic,
+)
+from reference_backend.security import (
+    TokenUser,
+    create_access_token,
+    hash_password,
+    verify_password,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+_dummy_hash: dict[int, str] = {}
+
+
+async def issue_tokens(
+    session: AsyncSession, *, user_id: uuid.UUID, role: str, settings: Settings
+) -> Tokens:
+    """A new access token and a stored refresh token; the caller commits."""
+    access = create_access_token(
+        TokenUser(user_id, role),
+        secret=settings.jwt_secret,
+        expires_in=settings.access_token_expire_seconds,
+    )
+    refresh = await crud.add_refresh_token(
+        session, user_id=user_id, lifetime=settings.refresh_token_expire_seconds
+    )
+    return Tokens(
+        access_token=access, refresh_token=refresh, expires_in=settings.access_token_expire_seconds
+    )
+
+
+async def _dummy_password_hash(rounds: int) -> str:
+    """A hash to check unknown emails against, so they cost as much as known ones."""
+    if rounds not in _dummy_hash:
+        _dummy_hash[rounds] = await hash_password(secrets.token_urlsafe(16), rounds)
+    return _dummy_hash[rounds]
+
+
+def _bad_credentials() -> ApiError:
+    return ApiError(401, "Incorrect email or password", code="invalid_credentials")
+
+
+@router.post("/signup", status_code=201)
+async def signup(
+    data: UserCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    address: ClientAddress,
+) -> Tokens:
+    """Create an account and sign it in."""
+    await enforce_limits(request, ["signup"], f"addr:{address}")
+    if await crud.get_user_by_email(session, email=data.email):
+        raise ApiError(409, "An account with this email already exists", code="email_taken")
+    hashed = await hash_password(data.password, settings.bcrypt_rounds)
+    try:
+        user = await crud.create_user(session, data=data, hashed_password=hashed)
+        tokens = await issue_tokens(session, user_id=user.id, role=user.role, settings=settings)
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise ApiError(
+            409, "An account with this email already exists", code="email_taken"
+        ) from None
+    return tokens
+
+
+@router.post("/login")
+async def login(
+    data: LoginRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    address: ClientAddress,
+) -> Tokens:
+    """Exchange email and password for tokens (bcrypt runs in a worker thread)."""
+    email = data.email.strip().lower()
+    await enforce_limits(request, ["login"], f"addr:{address}:email:{email}")
+    user = await crud.get_user_by_email(session, email=email)
+    if user is None:
+        await verify_password(data.password, await _dummy_password_hash(settings.bcrypt_rounds))
+        raise _bad_credentials()
+    if not await verify_password(data.password, user.hashed_password) or not user.is_active:
+        raise _bad_credentials()
+    tokens = await issue_tokens(session, user_id=user.id, role=user.role, settings=settings)
+    await session.commit()
+    return tokens
+
+
+@router.post("/refresh")
+async def refresh(
+    data: RefreshRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    address: ClientAddress,
+) -> Tokens:
+    """Rotate a refresh token: the old one stops working, reuse is 401."""
+    await enforce_limits(request, ["refresh"], f"addr:{address}")
+    user_id = await crud.consume_refresh_token(session, token=data.refresh_token)
+    user = await crud.get_user(session, user_id=user_id) if user_id else None
+    if user is None or not user.is_active:
+        await session.rollback()
+        raise ApiError(401, "Invalid or expired refresh token", headers=UNAUTHENTICATED)
+    tokens = await issue_tokens(session, user_id=user.id, role=user.role, settings=settings)
+    await session.commit()
+    return tokens
+
+
+@router.post("/logout")
+async def logout(data: RefreshRequest, user: CurrentUser, session: SessionDep) -> Message:
+    """Revoke the given refresh token (it must be the caller's)."""
+    revoked = await crud.consume_refresh_token(session, token=data.refresh_token, user_id=user.id)
+    if revoked is None:
+        await session.rollback()
+        raise ApiError(401, "Invalid or expired refresh token", headers=UNAUTHENTICATED)
+    await session.commit()
+    return Message(message="Logged out")
+
+
+@router.get("/me")
+async def me(user: CurrentUser, session: SessionDep) -> UserPublic:
+    """The signed-in user's profile."""
+    row = await crud.get_user(session, user_id=user.id)
+    if row is None:
+        raise ApiError(401, "The token's user no longer exists", headers=UNAUTHENTICATED)
+    return UserPublic.model_validate(row)

@@ -1,0 +1,143 @@
+"""Therapy sessions: streaming upload, list, read, notes and on-demand note extraction."""
+
+import time
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from reference_backend import crud, processing
+from reference_backend.deps import (
+    CurrentUser,
+    ExtractUser,
+    ProcessorDep,
+    SessionDep,
+    SettingsDep,
+    UploadUser,
+)
+from reference_backend.errors import ApiError
+from reference_backend.models import utcnow
+from reference_backend.schemas import ExtractNotesPublic, SessionPublic, session_list_json
+from reference_backend.uploads import check_filename, receive_upload
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+Status = Literal[
+    "pending", "uploading", "transcribing", "transcribed", "extracting_notes", "processed", "failed"
+]
+TRANSCRIBED = ("transcribed", "extracting_notes", "processed")
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "Session not found")
+
+
+@router.post("/upload")
+async def upload(
+    patient_id: uuid.UUID,
+    request: Request,
+    user: UploadUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    processor: ProcessorDep,
+) -> SessionPublic:
+    """Stream an audio file to disk and start processing; refusals leave nothing behind."""
+    patient = await crud.get_patient(session, patient_id=patient_id, therapist_id=user.id)
+    if patient is None:
+        raise ApiError(404, "Patient not found")
+    owner_id = patient.therapist_id
+    await session.rollback()  # release the connection while the body streams
+    session_id = uuid.uuid4()
+    assert settings.upload_dir is not None
+    stored = await receive_upload(
+        request,
+        path=settings.upload_dir / f"{session_id}.part",
+        max_bytes=settings.max_upload_bytes,
+        timeout=settings.upload_body_timeout_seconds,
+    )
+    final_path = stored.path.with_suffix(check_filename(stored.filename))
+    try:
+        stored.path.rename(final_path)
+        row = await crud.create_session(
+            session,
+            id=session_id,
+            patient_id=patient_id,
+            therapist_id=owner_id,
+            audio_filename=stored.filename,
+            audio_url=f"file://{final_path.resolve()}",
+            status="uploading",
+        )
+    except BaseException:
+        final_path.unlink(missing_ok=True)
+        stored.path.unlink(missing_ok=True)
+        raise
+    processor.start(row.id, final_path)
+    return SessionPublic.model_validate(row)
+
+
+@router.get("/", response_model=list[SessionPublic])
+async def list_sessions(
+    user: CurrentUser,
+    session: SessionDep,
+    patient_id: uuid.UUID | None = None,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> Response:
+    """The caller's sessions, newest first (another therapist's patient is 404)."""
+    if patient_id is not None and not await crud.get_patient(
+        session, patient_id=patient_id, therapist_id=user.id
+    ):
+        raise ApiError(404, "Patient not found")
+    rows = await crud.list_sessions(
+        session, therapist_id=user.id, patient_id=patient_id, status=status, limit=limit
+    )
+    return Response(session_list_json(rows), media_type="application/json")
+
+
+@router.get("/{session_id}")
+async def get_session(
+    session_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> SessionPublic:
+    """One session, only if it is the caller's."""
+    row = await crud.get_session(session, session_id=session_id, therapist_id=user.id)
+    if row is None:
+        raise _not_found()
+    return SessionPublic.model_validate(row)
+
+
+@router.get("/{session_id}/notes")
+async def get_notes(
+    session_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> dict[str, Any]:
+    """The session's extracted notes; 404 until they exist."""
+    row = await crud.get_session(session, session_id=session_id, therapist_id=user.id)
+    if row is None:
+        raise _not_found()
+    if not row.extracted_notes:
+        raise ApiError(404, "Notes not available yet", code="notes_not_ready")
+    return row.extracted_notes
+
+
+@router.post("/{session_id}/extract-notes")
+async def extract_notes(
+    session_id: uuid.UUID, user: ExtractUser, session: SessionDep, settings: SettingsDep
+) -> ExtractNotesPublic:
+    """Derive notes from the transcript now; 400 when there is no transcript yet."""
+    started = time.perf_counter()
+    row = await crud.get_session(session, session_id=session_id, therapist_id=user.id)
+    if row is None:
+        raise _not_found()
+    if row.status not in TRANSCRIBED or not row.transcript_text:
+        raise ApiError(
+            400, f"Session is not transcribed yet (status {row.status})", code="not_transcribed"
+        )
+    transcript, status = row.transcript_text, row.status
+    await session.rollback()  # do not hold a connection during the simulated model call
+    await processing.simulate_model_call(settings.processing_delay_seconds)
+    notes = processing.make_notes(transcript)
+    fields = processing.notes_fields(notes)
+    if status == "transcribed":
+        fields.update(status="processed", processed_at=utcnow())
+    await crud.update_session(session, session_id=session_id, **fields)
+    return ExtractNotesPublic(
+        extracted_notes=notes, processing_time=round(time.perf_counter() - started, 3)
+    )
