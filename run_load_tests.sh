@@ -12,7 +12,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 HELPER="$ROOT/scripts/runner_helper.py"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
-STAMP="$VENV/.requirements-installed"
 RESULTS_ROOT="${LOADTEST_RESULTS_ROOT:-$ROOT/results}"
 # The pytest suite of the `pytest` and `all` presets (LOADTEST_SUITE: space-separated files to run instead).
 read -r -a PYTEST_FILES <<<"${LOADTEST_SUITE:-pytest_load_test.py baseline_test.py}"
@@ -176,18 +175,11 @@ make_run_dir() {
 info() { "$PY" "$HELPER" info "$RUN/run.json" "$@" || warn "could not update $RUN/run.json"; }
 
 # --- virtual environment ----------------------------------------------------------------------------
-ensure_venv() {
-    if [[ ! -x "$PY" ]]; then
-        stage "creating .venv (first run) and installing requirements.txt"
-        python3 -m venv "$VENV" || fail 2 "run_load_tests.sh: python3 -m venv failed (install python3-venv)"
-        rm -f "$STAMP"
-    fi
-    if [[ ! -f "$STAMP" || "$ROOT/requirements.txt" -nt "$STAMP" ]]; then
-        stage "installing requirements.txt into .venv"
-        "$VENV/bin/pip" install --disable-pip-version-check -q -r "$ROOT/requirements.txt" ||
-            fail 2 "run_load_tests.sh: pip install -r requirements.txt failed"
-        touch "$STAMP"
-    fi
+# shellcheck source=scripts/ensure_venv.sh
+source "$ROOT/scripts/ensure_venv.sh"
+
+check_dependencies() {
+    ensure_venv "$ROOT" || fail 2 "run_load_tests.sh: could not set up .venv from requirements.txt"
     "$PY" -c 'import locust, pytest, httpx, psutil, matplotlib, loadkit' 2>/dev/null ||
         fail 2 "run_load_tests.sh: dependencies missing in .venv; delete .venv and run again"
     local file
@@ -420,7 +412,7 @@ main() {
     make_run_dir
     cd "$ROOT"
     stage "run folder: $RUN"
-    ensure_venv
+    check_dependencies
     info preset="$PRESET" started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)" command="$0 $*"
     stop_if_interrupted
     if [[ -z "$HOST" ]]; then
