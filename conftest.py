@@ -12,6 +12,7 @@ and write no run folder.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -74,7 +75,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if problem:
         pytest.exit(problem, returncode=2)
     try:
-        plan = auth.AccountPlan.build(config.getoption("--accounts"))
+        index, count = _worker(config)
+        plan = auth.AccountPlan.build(config.getoption("--accounts"), worker=index, workers=count)
         auth.check_login(target, plan.general[0])
     except auth.AccountsUnusable as exc:
         pytest.exit(str(exc), returncode=2)
@@ -105,11 +107,20 @@ def _state_dir(config: pytest.Config) -> Path:
 
 
 def _worker(config: pytest.Config) -> tuple[int, int]:
-    """(index, count) of this xdist worker; (0, 1) without xdist."""
+    """(index, count) of this process's share of the accounts.
+
+    An xdist worker takes its own share; otherwise LOADTEST_ACCOUNT_SHARD="i/n" (set by the runner's
+    `all` preset, one pytest process per scenario) keeps processes off each other's accounts, so no
+    account is logged in more than once per run; else (0, 1).
+    """
     workerinput = getattr(config, "workerinput", None)
-    if workerinput is None:
-        return 0, 1
-    return int(workerinput["workerid"].removeprefix("gw")), int(workerinput["workercount"])
+    if workerinput is not None:
+        return int(workerinput["workerid"].removeprefix("gw")), int(workerinput["workercount"])
+    index, _, count = os.environ.get("LOADTEST_ACCOUNT_SHARD", "0/1").partition("/")
+    try:
+        return int(index), max(1, int(count))
+    except ValueError:
+        pytest.exit("LOADTEST_ACCOUNT_SHARD must look like 2/7", returncode=2)
 
 
 @pytest.fixture(scope="session")

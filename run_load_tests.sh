@@ -197,19 +197,17 @@ start_backend() {
     local port
     port="$("$PY" "$HELPER" free-port)"
     HOST="http://127.0.0.1:$port"
-    stage "starting the reference backend on $HOST (SQLite $RUN/therapybridge.db, log $RUN/server.log)"
-    # `all` runs each scenario in its own process, and each process logs in afresh: past five
-    # scenarios the login limit (5/minute per address and email) would refuse the shared accounts.
-    local login_limit="${RATE_LIMIT_LOGIN:-}"
-    [[ "$PRESET" != all || -n "$login_limit" ]] || login_limit="1000/minute"
-    local -a settings=(DATABASE_URL="sqlite:///$RUN/therapybridge.db" UPLOAD_DIR="$RUN/uploads")
-    [[ -z "$login_limit" ]] || settings+=(RATE_LIMIT_LOGIN="$login_limit")
+    stage "starting the reference backend on $HOST (log $RUN/server.log)"
+    # LOADTEST_DATABASE_URL (never DATABASE_URL, which may name a real database) picks PostgreSQL.
+    local database="${LOADTEST_DATABASE_URL:-sqlite:///$RUN/therapybridge.db}"
+    local -a settings=(DATABASE_URL="$database" UPLOAD_DIR="$RUN/uploads")
     env "${settings[@]}" "$PY" -m reference_backend --host 127.0.0.1 --port "$port" \
         >"$RUN/server.log" 2>&1 </dev/null &
     SERVER_PID=$!
-    info server="reference backend started by the runner, pid $SERVER_PID" \
-        database="SQLite file $RUN/therapybridge.db (fresh)" target="$HOST" \
-        backend_settings="${login_limit:+RATE_LIMIT_LOGIN=$login_limit}"
+    local described="SQLite file $RUN/therapybridge.db (fresh)"
+    [[ -z "${LOADTEST_DATABASE_URL:-}" ]] || described="${database%%:*} database from LOADTEST_DATABASE_URL"
+    info server="reference backend started by the runner, pid $SERVER_PID" database="$described" \
+        target="$HOST" backend_settings="defaults"
     "$PY" "$HELPER" wait-health "$HOST" --pid "$SERVER_PID" --timeout 120 ||
         fail 2 "run_load_tests.sh: the reference backend did not start; see $RUN/server.log"
 }
@@ -359,7 +357,8 @@ run_all() {
         stage "[$i/${#NODE_IDS[@]}] $node"
         pytest_command "junit-$i.xml" "$node"
         rc=0
-        run_child "${CMD[@]}" || rc=$?
+        # Each scenario process gets its own share of the accounts: no account logs in twice.
+        LOADTEST_ACCOUNT_SHARD="$((i - 1))/${#NODE_IDS[@]}" run_child "${CMD[@]}" || rc=$?
         rc="$(tool_code "$rc")"
         if [[ "$rc" != 0 ]]; then
             failed+=("$node")

@@ -66,9 +66,11 @@ def shared_run_dir(state_dir: Path, make_run_dir) -> Path:
 
 
 def backend_env(run_dir: Path) -> dict[str, str]:
-    """Environment for a fresh backend: new SQLite file and upload folder in the run folder."""
+    """Environment for the bundled backend: LOADTEST_DATABASE_URL (e.g. a PostgreSQL database) when
+    set, else a new SQLite file; uploads in the run folder."""
+    database = os.environ.get("LOADTEST_DATABASE_URL") or f"sqlite:///{run_dir / 'backend.db'}"
     return {
-        "DATABASE_URL": f"sqlite:///{run_dir / 'backend.db'}",
+        "DATABASE_URL": database,
         "UPLOAD_DIR": str(run_dir / "backend_uploads"),
     }
 
