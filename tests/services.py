@@ -1,4 +1,4 @@
-"""Optional services (PostgreSQL, Redis) for tests: skip loudly, or fail under REQUIRE_SERVICES=1."""
+"""Optional services (PostgreSQL, Redis) for tests: skip loudly, or fail if REQUIRE_SERVICES=1."""
 
 import os
 
