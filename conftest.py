@@ -51,6 +51,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Refuse a non-loopback target without --yes; the controller makes the shared state folder."""
     host = config.getoption("--host", default=None)
+    if host and targeting.host_problem(host):
+        pytest.exit(targeting.host_problem(host), returncode=2)
     if host and not config.getoption("--yes") and not targeting.is_loopback(host):
         pytest.exit(targeting.confirm_message(host), returncode=2)
     if not hasattr(config, "workerinput"):
@@ -68,8 +70,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     if config.option.collectonly:
         return
+    from loadkit import report, slo
     from loadkit import session as auth
 
+    problem = report.writable_problem()  # refused before any request reaches the target
+    if problem:
+        pytest.exit(problem, returncode=2)
+    try:
+        slo.load_profile(config.getoption("--profile"))
+    except slo.TargetsError as exc:
+        pytest.exit(str(exc), returncode=2)
     target = targeting.remote_or_local(targeting.Options.from_config(config))
     problem = targeting.preflight(target)
     if problem:
@@ -139,6 +149,9 @@ def run_folder(pytestconfig: pytest.Config) -> Path:
     """The one results folder of this run (shared with xdist workers and child processes)."""
     from loadkit import report, shared_backend
 
+    problem = report.writable_problem()
+    if problem:
+        pytest.exit(problem, returncode=2)
     return shared_backend.shared_run_dir(_state_dir(pytestconfig), lambda: report.run_dir("pytest"))
 
 

@@ -128,6 +128,7 @@ class Connection(asyncio.Protocol):
         "_chunks",
         "_headers",
         "_head_only",
+        "_framed",
         "_alive",
         "status",
         "headers",
@@ -143,6 +144,7 @@ class Connection(asyncio.Protocol):
         self._chunks: list[bytes] = []
         self._headers: dict[str, str] | None = None
         self._head_only = False
+        self._framed = False
         self._alive = False
         self.status = 0
         self.headers: dict[str, str] | None = None
@@ -162,13 +164,15 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._alive = self.reusable = False
         if self._waiter is not None and not self._waiter.done():
-            if exc is None and self.status and not self._head_only:
-                self._finish()  # body delimited by the connection's end
+            if exc is None and self.status and not self._head_only and not self._framed:
+                self._finish()  # body delimited by the connection's end (no length, not chunked)
             else:
                 self._fail(exc or ConnectionResetError("connection closed by the server"))
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) in (14, 17) and name.lower() in (b"content-length", b"transfer-encoding"):
+            self._framed = True  # a body cut short by the connection's end is then a failure
         if self._headers is not None:
             self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
@@ -192,6 +196,7 @@ class Connection(asyncio.Protocol):
         waiter = self._waiter = self._loop.create_future()
         self.status = 0
         self._head_only = request.method == "HEAD"
+        self._framed = False
         self._headers = {} if request.header_check is not None else None
         self.reusable = False  # until the whole response is read
         self._timer = self._loop.call_later(timeout_s, self._expire)

@@ -1,10 +1,12 @@
 """Locust event hooks: options, exact metrics across workers, monitors, report, exit code, web UI.
 
 Importing this module from the locustfile registers the listeners (Locust's own idiom). In brief:
-- options ``--accounts --server-pid --shape --report-name --warmup --yes``;
-- ``init``: refuse a host outside loopback without ``--yes`` (exit 2), load targets and accounts
-  (one line, exit 2), drop personas that ``--tags`` left without tasks, pick the shape, put
-  Locust's HTML and CSV in the run folder, add the web UI's Server tab and charts;
+- options ``--accounts --server-pid --shape --report-name --warmup --request-timeout --yes``;
+- ``init``: refuse a malformed host, or one outside loopback without ``--yes`` (exit 2), load
+  targets and accounts (one line, exit 2); headless, refuse an unwritable results folder and a
+  target whose /health does not answer 200 before any load (one line, exit 2); drop personas
+  that ``--tags`` left without tasks, pick the shape, put Locust's HTML and CSV in the run
+  folder, add the web UI's Server tab and charts;
 - ``request``: every request into this process's `RunRecorder` (exact percentiles, named by route);
 - ``report_to_master`` / ``worker_report``: workers ship their deltas, the master merges them;
 - ``test_start`` / ``test_stop``: monitors (master or local only), a report at each stop;
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 
 import gevent
 from locust import events
+from locust.exception import CatchResponseError
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
@@ -30,8 +33,9 @@ from loadkit.api import AccountsError, load_accounts
 from loadkit.locust_run import LocustRun
 from loadkit.locust_shapes import SHAPES
 from loadkit.monitor import PoolMonitor, ServerMonitor, find_server_pid, is_loopback
-from loadkit.report import run_dir
+from loadkit.report import run_dir, writable_problem
 from loadkit.slo import TargetsError, load_profile
+from loadkit.targeting import Target, host_problem, preflight
 
 logger = logging.getLogger("loadkit.locust")
 EXIT_FAILED = 1
@@ -85,6 +89,13 @@ def add_arguments(parser: object, **_kw: object) -> None:
         "--warmup", type=float, default=0.0, help="seconds excluded from steady-state figures"
     )
     parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=60.0,
+        include_in_web_ui=False,
+        help="per-request (and connect) time-out in seconds (default: Locust's 60)",
+    )
+    parser.add_argument(
         "--yes",
         action="store_true",
         default=False,
@@ -109,6 +120,8 @@ def report_name(options: object) -> str:
 
 def _check_host(environment: object, options: object) -> None:
     host = environment.host or ""
+    if host and options.headless and host_problem(host):
+        _usage_error(host_problem(host))
     hostname = urlsplit(host if "://" in host else f"http://{host}").hostname
     if hostname and not is_loopback(hostname) and not options.yes:
         message = f"{host} is not this machine: real load on a real system needs --yes"
@@ -117,13 +130,37 @@ def _check_host(environment: object, options: object) -> None:
         logger.warning("%s (tests started from the web UI will be refused)", message)
 
 
-def _prune_user_classes(environment: object) -> None:
-    """Drop personas whose every task was filtered out by --tags/--exclude-tags."""
+def _wanted(cls: type, options: object) -> bool:
+    """An opt-in persona (``opt_in_tag``: the defect prober, which spends limits on purpose) runs
+    only when its tag is asked for or the class is named; every other persona runs by default."""
+    tag = getattr(cls, "opt_in_tag", None)
+    named = options.user_classes or []
+    return tag is None or tag in (options.tags or []) or cls.__name__ in named
+
+
+def _prune_user_classes(environment: object, options: object) -> None:
+    """Drop personas whose every task was filtered out by --tags/--exclude-tags, and opt-in ones."""
     environment._filter_tasks_by_tags()
-    kept = [cls for cls in environment.user_classes if cls.tasks]
+    kept = [cls for cls in environment.user_classes if cls.tasks and _wanted(cls, options)]
     if not kept:
         _usage_error("no persona has a task with these --tags")
     environment.user_classes[:] = kept
+
+
+def _set_timeouts(environment: object, options: object) -> None:
+    """--request-timeout on every persona's client (FastHttpUser reads these at start)."""
+    for cls in environment.user_classes:
+        cls.network_timeout = cls.connection_timeout = options.request_timeout
+
+
+def _preflight(environment: object) -> None:
+    """Headless: refuse (one line, exit 2) before any load when results cannot be written or the
+    target's GET /health does not answer 200."""
+    problem = writable_problem()
+    if not problem and environment.host:
+        problem = preflight(Target(environment.host.rstrip("/"), None, None))
+    if problem:
+        _usage_error(problem)
 
 
 def _set_shape(environment: object, runner: object, options: object) -> None:
@@ -135,7 +172,10 @@ def _set_shape(environment: object, runner: object, options: object) -> None:
 
 def _results(environment: object, options: object) -> None:
     """The run folder; Locust's HTML and CSV go there unless the user named other files."""
-    STATE.directory = run_dir("locust")
+    try:
+        STATE.directory = run_dir("locust")
+    except OSError as exc:
+        _usage_error(f"cannot create the run folder: {exc}")
     name = report_name(options)
     if not options.html_file:
         options.html_file = str(STATE.directory / f"{name}.html")
@@ -162,9 +202,12 @@ def on_init(environment: object, runner: object, web_ui: object = None, **_kw: o
     except (TargetsError, AccountsError) as exc:
         _usage_error(str(exc))
     STATE.run = LocustRun(profile=profile, warmup_s=options.warmup)
+    _set_timeouts(environment, options)
     if is_worker:
         return
-    _prune_user_classes(environment)
+    _prune_user_classes(environment, options)
+    if options.headless:
+        _preflight(environment)
     _set_shape(environment, runner, options)
     _results(environment, options)
     if web_ui is not None:
@@ -185,6 +228,8 @@ def on_request(
         return
     status = getattr(response, "status_code", None) or None
     kind = error_kind(exception, status)
+    if kind in ("connection", "timeout"):
+        status = None  # the response broke off (e.g. body cut short): no status, no latency
     latency = None if status is None else response_time / 1000
     message = "" if exception is None else str(exception)
     STATE.run.recorder.record(
@@ -201,7 +246,10 @@ def error_kind(exception: BaseException | None, status: int | None) -> str | Non
         return "timeout" if "timeout" in text or "timed out" in text else "connection"
     if 400 <= status < 500:
         return "http_4xx"
-    return "http_5xx" if status >= 500 else "check"
+    if status >= 500:
+        return "http_5xx"
+    # a persona's own verdict on a response is a check; anything else broke the transfer itself
+    return "check" if isinstance(exception, CatchResponseError) else "connection"
 
 
 @events.report_to_master.add_listener

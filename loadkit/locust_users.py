@@ -154,7 +154,10 @@ class ApiUser(FastHttpUser):
         ) as resp:
             if resp.status_code == 401:
                 SHARED.tokens.invalidate(self.account)
-            if resp.status_code in expect:
+            broken = resp.request_meta.get("exception")  # what the client itself raised
+            if broken is not None and (resp.status_code or 0) < 400:
+                resp.failure(broken)  # no answer, or a body cut short: its own kind is kept
+            elif resp.status_code in expect:
                 resp.success()
             else:
                 shown = f"HTTP {resp.status_code}" if resp.status_code else "no response"

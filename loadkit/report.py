@@ -125,6 +125,25 @@ def run_dir(label: str, *, root: Path | None = None) -> Path:
     return path
 
 
+def writable_problem() -> str | None:
+    """None when this run's results can be written, else one line saying where and why not.
+
+    Checks LOADTEST_RUN_DIR when set, else the results root (created if missing), so that a run
+    can refuse before it sends any request."""
+    shared = os.environ.get("LOADTEST_RUN_DIR", "").strip()
+    folder = Path(shared) if shared else results_root()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return (
+            f"results folder not writable: {folder} ({exc.strerror or exc}); "
+            "set LOADTEST_RESULTS_ROOT to a writable folder"
+        )
+    return None
+
+
 @functools.cache
 def _git_commit() -> str | None:
     try:

@@ -32,6 +32,19 @@ def is_loopback(url: str) -> bool:
     return bool(addresses) and all(monitor.is_loopback(a) for a in addresses)
 
 
+def host_problem(url: str) -> str | None:
+    """None for an http(s) URL naming a host, else the one line a malformed --host gets."""
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        valid = False
+    if valid:
+        return None
+    return f"--host {url!r} is not an http(s) URL with a host name (e.g. http://127.0.0.1:8000)"
+
+
 def confirm_message(url: str) -> str:
     """The one line shown when a non-loopback target lacks --yes."""
     return (

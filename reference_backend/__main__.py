@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from reference_backend.config import Settings
 from reference_backend.db import create_database
 from reference_backend.limits import RedisStorage
+from reference_backend.protocol import BoundedHttpToolsProtocol
 from reference_backend.security import new_jwt_secret
 from reference_backend.seed import prepare_database
 
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,  # httptools, with a bound on the request head
         access_log=False,
         log_level=settings.log_level,
         proxy_headers=False,

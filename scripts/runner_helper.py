@@ -14,6 +14,7 @@ Runs on the system python3 too (before the virtual environment exists).
 from __future__ import annotations
 
 import argparse
+import http.client
 import ipaddress
 import json
 import os
@@ -60,8 +61,8 @@ def health_status(url: str, timeout: float) -> tuple[int | None, str]:
             return response.status, "ok"
     except urllib.error.HTTPError as exc:
         return exc.code, exc.reason or ""
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)  # HTTPException: e.g. a port that is not a number
         return None, str(reason) or type(exc).__name__
 
 
