@@ -6,7 +6,11 @@ Three personas; tags select scenarios (``--tags realistic|upload|health|rate_lim
 - RateLimitProber: drives GET /api/sessions/ past its limit on reserved accounts; a 429 with an
   integer Retry-After is its success, anything else past the limit a failure; it honours
   Retry-After;
-- DbPoolStressor: DB-heavy list reads at high concurrency, paced under the per-user limit.
+- DbPoolStressor: DB-heavy list reads at high concurrency, paced under the per-user limit;
+- DefectProber (tag ``probes``, opt-in: only with ``--tags probes`` or when named, since it
+  spends limits on purpose): the defect probes of `loadkit.probes` beside the other load:
+  access control (no, bad and another's token), the login limit on a made-up email, and upload
+  trust within the account's upload budget; a wrong answer is a failure naming the defect.
 Options, metrics, monitors, the report and the web UI come from `loadkit.locust_ext` (see its
 docstring).
 """
@@ -19,9 +23,10 @@ import time
 import gevent
 from locust import between, constant, constant_pacing, tag, task
 
-from loadkit import api, locust_ext  # noqa: F401 - registers the event hooks
+from loadkit import api, locust_ext, probes  # noqa: F401 - registers the event hooks
 from loadkit.limit_probe import ProbeJudge
-from loadkit.locust_users import SHARED, ApiUser, multipart_file
+from loadkit.locust_users import SHARED, ApiUser, multipart_file, worker_share
+from loadkit.ratelimit_verdict import LimitProbe
 
 UPLOAD_BYTES = 64 * 1024
 PROCESSING_POLL_S = 2.0
@@ -185,3 +190,87 @@ class DbPoolStressor(ApiUser):
     @task(1)
     def all_patients(self) -> None:
         self.api("GET", f"{api.PATIENTS}?limit=1000", name=api.endpoint("GET", api.PATIENTS))
+
+
+class DefectProber(ApiUser):
+    """The contract's weak spots, probed now and then beside the load (logic: loadkit.probes)."""
+
+    opt_in_tag = "probes"  # spends limits on purpose: runs only with --tags probes or when named
+    fixed_count = 1
+    wait_time = constant(5)
+
+    def _send(self, p: probes.ProbeRequest, judge) -> object:
+        with self.client.request(
+            p.method,
+            p.path,
+            name=f"probe {p.endpoint}",
+            headers=p.headers,
+            data=p.body,
+            catch_response=True,
+        ) as resp:
+            message = judge(resp.status_code or None, resp.content or b"")
+            resp.failure(message) if message else resp.success()
+        return resp
+
+    def _fail(self, name: str, message: str) -> None:
+        self.environment.events.request.fire(
+            request_type="PROBE",
+            name=name,
+            response_time=0,
+            response_length=0,
+            exception=Exception(message),
+        )
+
+    def _victim(self) -> probes.Victim | None:
+        headers = api.auth_headers(self.access_token())
+        listed = self.api("GET", f"{api.SESSIONS}?limit=1", name=SESSIONS)
+        try:
+            session = listed.json()[0]
+        except Exception:  # no session yet (or a failure, recorded already)
+            return None
+        return probes.Victim(str(session["patient_id"]), str(session["id"]), headers)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.intruder = SHARED.pool.take(
+            "general", *worker_share(self.environment.runner, self.environment.parsed_options)
+        )
+
+    def _intruder_headers(self) -> dict[str, str]:
+        """Another therapist's valid token ({} when there is no second account)."""
+        if self.intruder == self.account:
+            return {}
+        token = SHARED.tokens.get_or_login(self.intruder, self._login, self._refresh)
+        return api.auth_headers(token.access_token)
+
+    @tag("probes")
+    @task
+    def access_control(self) -> None:
+        victim, intruder = self._victim(), self._intruder_headers()
+        if victim is None:
+            return
+        for p in probes.access_requests(victim, intruder):
+            if intruder or "another therapist" not in p.label:
+                self._send(p, lambda s, b, p=p: probes.judge_access(p, s, b))
+
+    @tag("probes")
+    @task
+    def login_limit(self) -> None:
+        route, email, seen = probes.LIMITED_ROUTES["login"], probes.probe_email(), []
+        for _ in range(route.limit + route.extra):
+            at = time.time()
+            resp = self._send(probes.wrong_login(email), lambda s, b: None)
+            status = resp.status_code or None
+            seen.append(LimitProbe(at, status, resp.headers.get("Retry-After") if status else None))
+        for problem in probes.judge_limit(route, seen)[1]:
+            self._fail(f"probe {route.endpoint}", problem)
+
+    @tag("probes")
+    @task
+    def upload_trust(self) -> None:
+        victim = self._victim()
+        for case in probes.upload_cases(8192, valid=1):
+            if victim is None or not SHARED.uploads.try_take(self.account):
+                return
+            p = probes.upload_request(case, victim.patient_id, victim.headers)
+            self._send(p, lambda s, b, c=case: probes.judge_upload(c.label, c.expect, s, b))

@@ -46,3 +46,27 @@ def test_sustained_load(drive, accounts):
 def test_memory_leak_detection(drive, accounts):
     """The server's RSS grows less than the memory target over 200 requests after a warm-up."""
     drive(scenarios.memory_leak_detection, plan=accounts)
+
+
+# Defect probes of the contract's known weak spots (loadkit/probes.py) -----------------------------
+
+
+def test_access_control_probe(drive, accounts):
+    """Under a read load, no, tampered, expired, unsigned and another's token are all refused."""
+    drive(scenarios.access_control_probe, plan=accounts)
+
+
+@pytest.mark.parametrize("route", ["default", "login", "signup", "refresh", "upload", "extract"])
+def test_limiter_semantics_probe(drive, accounts, route):
+    """Past each limit of the contract: it holds, refusals are 429 + Retry-After, no state moved."""
+    drive(scenarios.limiter_semantics_probe, route, plan=accounts)
+
+
+def test_upload_trust_probe(drive, accounts):
+    """Non-audio, wrong-type, empty and oversized uploads are refused and leave no session."""
+    drive(scenarios.upload_trust_probe, plan=accounts)
+
+
+def test_event_loop_probe(drive, accounts):
+    """During uploads and logins the /live canary's p99 stays near its idle value."""
+    drive(scenarios.event_loop_probe, plan=accounts)

@@ -109,7 +109,8 @@ def rate_limit_share(report: Mapping[str, Any]) -> Finding | None:
         return None
     share = limited / total
     text = f"Rate limit: {limited:g} of {total:g} requests answered 429 ({share * 100:.1f}%)."
-    if share > RATE_LIMIT_SHAPED_SHARE and "rate_limit" not in str(report.get("test_name", "")):
+    about_limits = any(k in str(report.get("test_name", "")) for k in ("rate_limit", "limiter"))
+    if share > RATE_LIMIT_SHAPED_SHARE and not about_limits:
         text += " The limit, not the server, shaped these figures."
     return Finding("rate_limit", text)
 
@@ -170,6 +171,62 @@ def interrupted(report: Mapping[str, Any]) -> Finding | None:
     return Finding("interrupted", f"The run was interrupted{after}; figures cover what ran.")
 
 
+# An endpoint is a CPU hot spot when it costs this many times the median endpoint's CPU per request
+HOT_SPOT_FACTOR = 5.0
+HOT_SPOT_MIN_MS = 20.0  # ...and at least this much CPU per request (one endpoint alone: this)
+
+
+def canary(report: Mapping[str, Any]) -> Finding | None:
+    """The /live canary: its p99 and worst gap; flagged when far above its idle value."""
+    block = report.get("canary") or {}
+    p99, gap, idle = (_num(block.get(k)) for k in ("p99_ms", "max_gap_ms", "idle_p99_ms"))
+    if p99 is None:
+        return None
+    text = f"/live canary: p99 {p99:.1f} ms, worst gap {gap or 0:.0f} ms"
+    text += f" (idle p99 {idle:.1f} ms)." if idle is not None else "."
+    if block.get("flagged"):
+        text += (
+            f" Flagged: above {block.get('threshold_ms'):g} ms, a synchronous call is likely "
+            "blocking the server's event loop. The generator shares the machine's cores with "
+            "the server, so the bar is max(factor x idle, idle + a fixed margin)."
+        )
+    return Finding("canary_flagged" if block.get("flagged") else "canary", text)
+
+
+def cost_hot_spots(report: Mapping[str, Any]) -> list[Finding]:
+    """Endpoints whose estimated server CPU per request dwarfs the others' (password hashing)."""
+    block = report.get("cost") or {}
+    rows = {n: _num(e.get("cpu_ms_per_request")) for n, e in (block.get("endpoints") or {}).items()}
+    rows = {n: v for n, v in rows.items() if v is not None}
+    findings = []
+    for name, ms in rows.items():
+        others = sorted(v for n, v in rows.items() if n != name)
+        median = others[len(others) // 2] if others else None
+        if ms < HOT_SPOT_MIN_MS or (median is not None and ms < HOT_SPOT_FACTOR * max(median, 0.1)):
+            continue
+        share = (block["endpoints"][name] or {}).get("cpu_share_percent")
+        versus = f", {ms / max(median, 0.1):.0f}x the median endpoint" if median is not None else ""
+        findings.append(
+            Finding(
+                "cost_hot_spot",
+                (
+                    f"CPU hot spot: `{name}` costs about {ms:.0f} ms of server CPU per "
+                    f"request{versus} ({share}% of the server's CPU; {block.get('method')} "
+                    "estimate)."
+                ),
+            )
+        )
+    return findings
+
+
+def pool_visibility(report: Mapping[str, Any]) -> Finding | None:
+    """The pool figures look incomplete (never moved, or queueing with an idle reported pool)."""
+    block = report.get("pool_visibility") or {}
+    if block.get("complete") is not False:
+        return None
+    return Finding("pool_incomplete", f"Pool figures incomplete: {block.get('reason')}.")
+
+
 _SINGLE_RULES: tuple[Callable[[Mapping[str, Any]], Finding | None], ...] = (
     interrupted,
     pool_saturation,
@@ -186,5 +243,7 @@ def analyse(report: Mapping[str, Any]) -> list[Finding]:
     """Every finding the report's data warrants, in a stable order."""
     findings = [f for rule in _SINGLE_RULES[:3] if (f := rule(report))]
     findings += dominant_endpoints(report)
+    findings += cost_hot_spots(report)
+    findings += [f for rule in (pool_visibility, canary) if (f := rule(report))]
     findings += [f for rule in _SINGLE_RULES[3:] if (f := rule(report))]
     return findings

@@ -17,7 +17,7 @@ from pathlib import Path
 import gevent
 import psutil
 
-from loadkit import locust_verdict
+from loadkit import canary, cost, locust_verdict
 from loadkit.metrics import LatencyHistogram, RunRecorder
 from loadkit.monitor import PoolMonitor, ServerMonitor, server_series
 from loadkit.report import build_report, write_report
@@ -67,6 +67,8 @@ class LocustRun:
     live: deque = field(default_factory=lambda: deque(maxlen=LIVE_MAX_ROWS))
     sampler: gevent.Greenlet | None = None
     finalized: bool = False
+    live_canary: canary.Canary | None = None
+    canary_idle_ms: float | None = None
 
     def begin(self, *, monitors: tuple[ServerMonitor, PoolMonitor | None] | None = None) -> None:
         """A test starts: fresh recorder, CPU window, and (master/local) monitors and live
@@ -83,6 +85,16 @@ class LocustRun:
             if self.pool is not None:
                 self.pool.start()
             self.sampler = gevent.spawn(self._sample_live)
+            self._start_canary()
+
+    def _start_canary(self) -> None:
+        """The /live canary (master or local only): idle p99 first, then the stream."""
+        if self.pool is None:
+            return
+        base = self.pool.url.removesuffix("/health")
+        settings = canary.Settings.from_profile(self.profile)
+        self.canary_idle_ms = canary.measure_idle(base, settings)
+        self.live_canary = canary.Canary(base, settings).start()
 
     def end(self) -> None:
         """The test stopped: stop monitors and sampler (idempotent)."""
@@ -91,9 +103,22 @@ class LocustRun:
         if self.sampler is not None:
             self.sampler.kill(block=False)
             self.sampler = None
-        for monitor in (self.server, self.pool):
+        for monitor in (self.server, self.pool, self.live_canary):
             if monitor is not None:
                 monitor.stop()
+
+    def probe_extra(self, duration_s: float, resources: dict | None) -> dict:
+        """The canary block and the per-endpoint CPU cost (time-share estimate) for the report."""
+        extra = {}
+        if self.live_canary is not None:
+            extra["canary"] = self.live_canary.summary(self.canary_idle_ms)
+        cpu = (resources or {}).get("cpu_avg_percent")
+        if cpu is not None:
+            endpoints = self.recorder.summary(duration_s=duration_s)["endpoints"]
+            block = cost.time_share(endpoints, cpu / 100 * duration_s)
+            if block is not None:
+                extra["cost"] = block
+        return extra
 
     def take_delta(self) -> dict:
         """What this worker recorded since its last report, as a message-safe dict."""
@@ -174,7 +199,11 @@ class LocustRun:
             db_pool=self.pool.summary() if self.pool is not None else None,
             server_series=server_series(self.server, self.pool) if self.server else None,
             thresholds=rows,
-            extra={**extra, "thresholds_skipped": skipped},
+            extra={
+                **extra,
+                **self.probe_extra(max(0.0, end - started), resources),
+                "thresholds_skipped": skipped,
+            },
         )
 
     @staticmethod

@@ -9,19 +9,21 @@ the request builders and verdicts (`ratelimit_verdict`, `trace`) carry no pytest
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from loadkit import api, engine, monitor, slo
+from loadkit import api, canary, cost, engine, monitor, pool_visibility, probe_driver, probes, slo
 from loadkit.http import HttpClient, Request
 from loadkit.outcome import Outcome
 from loadkit.ratelimit_verdict import LimitProbe, judge
-from loadkit.session import AccountPlan, Authenticator, accounts_needed, fetch
+from loadkit.session import PROBE_ACCOUNTS, AccountPlan, Authenticator, accounts_needed, fetch
 from loadkit.targeting import Target
 from loadkit.trace import TracingRecorder, thirds_p95_ms
 
@@ -58,13 +60,44 @@ class Ctx:
 
 
 def run(coro_fn, ctx: Ctx, outcome: Outcome, *args: Any) -> None:
-    """Run a scenario on the engine's loop, with an authenticator bound to that loop."""
+    """Run a scenario on the engine's loop, with an authenticator bound to that loop, the /live
+    canary beside it (unless the scenario runs its own) and a CPU cost estimate after it."""
 
     async def main() -> None:
         ctx.auth = Authenticator(ctx.client(), timeout_s=ctx.target.timeout_s)
         await coro_fn(ctx, outcome, *args)
 
-    engine.run(main())
+    live = None if getattr(coro_fn, "owns_canary", False) else _start_canary(ctx)
+    try:
+        engine.run(main())
+    finally:
+        if live is not None:
+            live[0].stop()
+            outcome.extra.setdefault("canary", live[0].summary(live[1]))
+        _add_cost(outcome)
+
+
+def _start_canary(ctx: Ctx) -> tuple[canary.Canary, float | None]:
+    """The canary for one scenario: idle p99 (measured once per process), then the stream."""
+    settings = canary.Settings.from_profile(ctx.profile)
+    idle = canary.idle_p99_ms(ctx.target.url, settings, verify=ctx.target.verify)
+    return canary.Canary(ctx.target.url, settings, verify=ctx.target.verify).start(), idle
+
+
+def _add_cost(outcome: Outcome) -> None:
+    """Per-endpoint CPU cost from the traced requests and the server's CPU samples; with pool
+    samples, whether the pool figures look complete."""
+    if outcome.db_pool and outcome.db_pool.get("samples"):
+        users = outcome.parameters.get("users")
+        outcome.extra.setdefault(
+            "pool_visibility",
+            pool_visibility.judge(outcome.db_pool, outcome.server_series, _summary(outcome), users),
+        )
+    samples = getattr(outcome.recorder, "samples", None)
+    if samples and outcome.server_series:
+        block = cost.estimate(samples, outcome.server_series)
+        if block is not None:
+            outcome.extra.setdefault("cost", block)
 
 
 @asynccontextmanager
@@ -572,3 +605,380 @@ async def _one_on(client: HttpClient, conn, route: str, outcome: Outcome, timeou
     outcome.recorder.record(req.endpoint, time.perf_counter() - t, status=conn.status,
                             error_kind=kind, message=str(conn.status), at=at)  # fmt: skip
     return conn
+
+
+# defect probes (loadkit.probes; sent by loadkit.probe_driver) -------------------------------------
+
+
+def _probe_sizes(ctx: Ctx) -> dict:
+    return ctx.profile.scenario("probes")
+
+
+def _send_kw(ctx: Ctx) -> dict[str, Any]:
+    return {"timeout_s": ctx.target.timeout_s}
+
+
+def _start_clock(outcome: Outcome) -> float:
+    """Fix the recorder's origin before concurrent requests record out of start order."""
+    outcome.recorder.start()
+    return time.time()
+
+
+async def _victim(ctx: Ctx, account: api.Account, outcome: Outcome) -> probes.Victim:
+    """The account's patient and one of that patient's sessions (a made-up id when it has none)."""
+    headers = await ctx.auth.headers(account)
+    patient = await ctx.auth.patient_id(account)
+    path = f"{api.SESSIONS}?patient_id={patient}&limit=1"
+    listed = await probe_driver.get_json(
+        ctx.auth.client, outcome.recorder, path, headers, **_send_kw(ctx)
+    )
+    ids = [s["id"] for s in listed or [] if isinstance(s, dict) and "id" in s]
+    if not ids:
+        outcome.extra["access_probe_note"] = "the victim has no session: a made-up id is probed"
+    return probes.Victim(patient, str(ids[0]) if ids else str(uuid.uuid4()), headers)
+
+
+async def _background_load(ctx: Ctx, outcome: Outcome, reads, stop: asyncio.Event) -> None:
+    """The realistic load: session reads of general accounts until ``stop`` (bounded)."""
+    sizes = _probe_sizes(ctx)
+    n, seconds = int(sizes["load_concurrency"]), float(sizes["load_max_s"])
+    await engine.run_closed(
+        ctx.target.url,
+        _cycle(reads),
+        concurrency=n,
+        requests=int(sizes["load_requests"]),
+        duration_s=seconds,
+        recorder=outcome.recorder,
+        stop=stop,
+        **ctx.run_kw(),
+    )
+
+
+async def access_control_probe(ctx: Ctx, outcome: Outcome) -> None:
+    """No, tampered, expired, unsigned and another therapist's token, under load: all refused."""
+    rounds = int(_probe_sizes(ctx)["access_rounds"])
+    owner, intruder = ctx.plan.take(2)
+    victim = await _victim(ctx, owner, outcome)
+    reqs = probes.access_requests(victim, await ctx.auth.headers(intruder)) * rounds
+    client, kw = ctx.auth.client, _send_kw(ctx)
+    before = await probe_driver.session_count(
+        client, outcome.recorder, victim.headers, victim.patient_id, **kw
+    )
+    reads = await _session_reads(ctx, await ctx.accounts(int(_probe_sizes(ctx)["load_requests"])))
+    outcome.parameters.update(probe_requests=len(reqs), rounds=rounds)
+    stop, defects = asyncio.Event(), []
+    async with monitored(ctx, outcome):
+        started = _start_clock(outcome)
+        load = asyncio.ensure_future(_background_load(ctx, outcome, reads, stop))
+        for p in reqs:
+            judge = lambda s, b, p=p: probes.judge_access(p, s, b)  # noqa: E731
+            reply = await probe_driver.send(client, outcome.recorder, p, judge=judge, **kw)
+            defects += [m for m in [judge(reply.status, reply.body)] if m]
+        stop.set()
+        await load
+        outcome.duration_s = time.time() - started
+    after = await probe_driver.session_count(
+        client, outcome.recorder, victim.headers, victim.patient_id, **kw
+    )
+    _judge_access(outcome, reqs, defects, before, after)
+
+
+def _judge_access(outcome: Outcome, reqs, defects: list[str], before, after) -> None:
+    distinct = list(dict.fromkeys(defects))
+    outcome.problems += distinct[:10]
+    if len(distinct) > 10:
+        outcome.problems.append(f"... and {len(distinct) - 10} more access-control defects")
+    moved = probes.session_count_problem(before, after, 0)
+    if moved:
+        outcome.problems.append(moved.replace("upload-trust", "access-control"))
+    outcome.extra["access_probe"] = {
+        "requests": len(reqs),
+        "defects": len(defects),
+        "sessions_before": before,
+        "sessions_after": after,
+    }
+    outcome.thresholds += slo.check({"access_defects": len(defects)}, {"access_defects": 0})
+
+
+async def limiter_semantics_probe(ctx: Ctx, outcome: Outcome, route_name: str) -> None:
+    """One limited route past its limit: it holds, 429 + Retry-After, refusals change nothing."""
+    sizes = ctx.profile.scenario("probes")
+    route = probes.with_limit(
+        probes.LIMITED_ROUTES[route_name],
+        sizes.get(f"{route_name}_limit"),
+        sizes.get(f"{route_name}_window_s"),
+    )
+    account = ctx.plan.probe_account(route_name) if route_name in PROBE_ACCOUNTS else None
+    if route_name in PROBE_ACCOUNTS and account is None:
+        outcome.skip_reason = "too few accounts to give the limiter probe one of its own"
+        return
+    outcome.parameters.update(route=route.endpoint, limit=route.limit, window_s=route.window_s)
+    async with monitored(ctx, outcome):
+        started = _start_clock(outcome)
+        replies, state = await _LIMIT_RUNS[route_name](ctx, outcome, route, account)
+        outcome.duration_s = time.time() - started
+    rows, problems = probes.judge_limit(route, [r.probe() for r in replies])
+    outcome.thresholds += rows
+    outcome.problems += problems + [p for p in state if p]
+    outcome.extra["limit_probe"] = {
+        "route": route.endpoint,
+        "keyed_by": route.keyed_by,
+        "let_through": sum(r.status in route.counted for r in replies),
+        "refused_429": sum(r.status == 429 for r in replies),
+    }
+
+
+def _no_token_in_429s(replies: list, what: str) -> str | None:
+    leaky = [r for r in replies if r.status == 429 and probes.token_in_body(r.body)]
+    return f"a refused {what} handed out a token ({len(leaky)} times)" if leaky else None
+
+
+async def _limit_default(ctx: Ctx, outcome: Outcome, route, account):
+    headers = await ctx.auth.headers(account)
+    p = probes.ProbeRequest(
+        route.endpoint, "GET", api.SESSIONS, route.endpoint, route.counted | {429}, headers
+    )
+    replies = await probe_driver.sequence(
+        ctx.auth.client,
+        outcome.recorder,
+        [p] * (route.limit + route.extra),
+        concurrency=4,
+        **_send_kw(ctx),
+    )
+    return replies, []
+
+
+async def _limit_login(ctx: Ctx, outcome: Outcome, route, _account):
+    email = probes.probe_email()
+    reqs = [probes.wrong_login(email)] * (route.limit + route.extra)
+    client, kw = ctx.auth.client, _send_kw(ctx)
+    replies = await probe_driver.sequence(client, outcome.recorder, reqs, **kw)
+    other = await probe_driver.send(
+        client, outcome.recorder, probes.wrong_login(probes.probe_email()), **kw
+    )
+    keyed = (
+        None
+        if other.status == 401
+        else (
+            f"after the limit on one email, another email's login got {other.status}: the login "
+            "limit is keyed by address alone, not by (address, email)"
+        )
+    )
+    return replies, [_no_token_in_429s(replies, "login"), keyed]
+
+
+async def _limit_signup(ctx: Ctx, outcome: Outcome, route, _account):
+    payloads = [api.signup_payload() for _ in range(route.limit + route.extra)]
+    client, kw = ctx.auth.client, _send_kw(ctx)
+    reqs = [probes.json_request("POST", api.SIGNUP, b, route.counted | {429}) for b in payloads]
+    replies = await probe_driver.sequence(client, outcome.recorder, reqs, **kw)
+    refused = [b for b, r in zip(payloads, replies, strict=True) if r.status == 429]
+    state = [_no_token_in_429s(replies, "signup")]
+    if refused:
+        body = {"email": refused[-1]["email"], "password": refused[-1]["password"]}
+        login = probes.json_request("POST", api.LOGIN, body, {401, 429})
+        got = await probe_driver.send(client, outcome.recorder, login, **kw)
+        if got.status == 200:
+            state.append("a refused signup created its account anyway: its login succeeded")
+    return replies, state
+
+
+async def _limit_refresh(ctx: Ctx, outcome: Outcome, route, account):
+    client, kw = ctx.auth.client, _send_kw(ctx)
+    login = probes.json_request("POST", api.LOGIN, account.login_body(), {200})
+    first = await probe_driver.send(client, outcome.recorder, login, **kw)
+    token = (json.loads(first.body) if first.status == 200 else {}).get("refresh_token")
+    if not token:
+        return [], [f"the refresh probe's login failed ({first.status})"]
+    replies = []
+    for _ in range(route.limit + route.extra):
+        p = probes.json_request("POST", api.REFRESH, {"refresh_token": token}, {200, 429})
+        reply = await probe_driver.send(client, outcome.recorder, p, **kw)
+        replies.append(reply)
+        if reply.status == 200:
+            token = json.loads(reply.body).get("refresh_token") or token
+    return replies, [_no_token_in_429s(replies, "refresh")]
+
+
+async def _limit_upload(ctx: Ctx, outcome: Outcome, route, account):
+    client, kw = ctx.auth.client, _send_kw(ctx)
+    headers, patient = await ctx.auth.headers(account), await ctx.auth.patient_id(account)
+    before = await probe_driver.session_count(client, outcome.recorder, headers, patient, **kw)
+    case = probes.upload_cases(4096, valid=1)[0]
+    reqs = [
+        dataclasses.replace(
+            probes.upload_request(case, patient, headers), expect=route.counted | {429}
+        )
+    ] * (route.limit + route.extra)
+    replies = await probe_driver.sequence(client, outcome.recorder, reqs, **kw)
+    after = await probe_driver.session_count(client, outcome.recorder, headers, patient, **kw)
+    allowed = sum(r.status == 200 for r in replies)
+    expected = None if before is None else before + allowed
+    return replies, [probes.unchanged("the patient's session count", before, after, expected)]
+
+
+async def _limit_extract(ctx: Ctx, outcome: Outcome, route, account):
+    client, kw = ctx.auth.client, _send_kw(ctx)
+    headers = await ctx.auth.headers(account)
+    sid = await _transcribed_session(ctx, outcome, account)
+    if sid is None:
+        return [], ["the extract-notes probe found no transcribed session of its account"]
+    path = api.path(api.SESSION_EXTRACT_NOTES, id=sid)
+    p = probes.ProbeRequest(
+        route.endpoint, "POST", path, route.endpoint, route.counted | {429}, headers
+    )
+    replies = await probe_driver.sequence(
+        client, outcome.recorder, [p] * (route.limit + route.extra), **kw
+    )
+    one = await probe_driver.get_json(
+        client, outcome.recorder, api.path(api.SESSION, id=sid), headers, **kw
+    )
+    replies.append(await probe_driver.send(client, outcome.recorder, p, **kw))
+    two = await probe_driver.get_json(
+        client, outcome.recorder, api.path(api.SESSION, id=sid), headers, **kw
+    )
+    stamp = [(s or {}).get("updated_at") for s in (one, two)]
+    changed = replies[-1].status == 429 and stamp[0] != stamp[1]
+    return replies, [
+        "a refused extract-notes changed the session's updated_at" if changed else None
+    ]
+
+
+async def _transcribed_session(ctx: Ctx, outcome: Outcome, account: api.Account) -> str | None:
+    """A session of the account that has a transcript (one upload, polled; bounded)."""
+    client, kw = ctx.auth.client, _send_kw(ctx)
+    headers, patient = await ctx.auth.headers(account), await ctx.auth.patient_id(account)
+    for s in (
+        await probe_driver.get_json(
+            client, outcome.recorder, f"{api.SESSIONS}?limit=50", headers, **kw
+        )
+        or []
+    ):
+        if s.get("status") in ("transcribed", "processed"):
+            return str(s["id"])
+    case = probes.upload_cases(4096, valid=1)[0]
+    up = await probe_driver.send(
+        client, outcome.recorder, probes.upload_request(case, patient, headers), **kw
+    )
+    ids = probes.response_ids(up.body) if up.status == 200 else []
+    if not ids:
+        return None
+    final = await _poll_until_processed(ctx, [(ids[0], headers)], 60.0)
+    return ids[0] if final.get(ids[0]) == "processed" else None
+
+
+_LIMIT_RUNS = {
+    "default": _limit_default,
+    "login": _limit_login,
+    "signup": _limit_signup,
+    "refresh": _limit_refresh,
+    "upload": _limit_upload,
+    "extract": _limit_extract,
+}
+
+
+async def upload_trust_probe(ctx: Ctx, outcome: Outcome) -> None:
+    """Non-audio, wrong-type, empty and oversized uploads beside valid ones: refused, no trace."""
+    account = ctx.plan.probe_account("upload_trust")
+    if account is None:
+        outcome.skip_reason = "too few accounts to give the upload-trust probe one of its own"
+        return
+    sizes, client, kw = _probe_sizes(ctx), ctx.auth.client, _send_kw(ctx)
+    headers, patient = await ctx.auth.headers(account), await ctx.auth.patient_id(account)
+    cases = probes.upload_cases(int(sizes["upload_size_bytes"]))
+    before = await probe_driver.session_count(client, outcome.recorder, headers, patient, **kw)
+    outcome.parameters.update(uploads=len(cases) + 1, max_upload_bytes=sizes["max_upload_bytes"])
+    async with monitored(ctx, outcome):
+        started = _start_clock(outcome)
+        replies = await asyncio.gather(
+            *(
+                probe_driver.send(
+                    client,
+                    outcome.recorder,
+                    probes.upload_request(c, patient, headers),
+                    judge=lambda s, b, c=c: probes.judge_upload(c.label, c.expect, s, b),
+                    **kw,
+                )
+                for c in cases
+            )
+        )
+        big = await probe_driver.oversized_upload(
+            client,
+            outcome.recorder,
+            api.upload_path(patient),
+            headers,
+            declared=int(sizes["max_upload_bytes"]) + 1,
+            time_s=float(sizes["oversize_stream_s"]),
+            **kw,
+        )
+        outcome.duration_s = time.time() - started
+    after = await probe_driver.session_count(client, outcome.recorder, headers, patient, **kw)
+    _judge_upload_trust(outcome, cases, replies, big, before, after)
+
+
+def _judge_upload_trust(outcome: Outcome, cases, replies, big, before, after) -> None:
+    if any(r.status == 429 for r in replies) or big[0] == 429:
+        outcome.skip_reason = "the probe account's upload limit (10/hour) is spent: rerun later"
+        return
+    outcome.problems += [
+        m
+        for c, r in zip(cases, replies, strict=True)
+        if (m := probes.judge_upload(c.label, c.expect, r.status, r.body))
+    ]
+    status, sent = big
+    if status != 413:
+        got = "no answer" if status is None else f"{status}"
+        outcome.problems.append(f"upload-trust defect: an oversized body got {got}, expected 413")
+    accepted = sum(r.status == 200 for r in replies) + (status == 200)
+    outcome.problems += [m for m in [probes.session_count_problem(before, after, accepted)] if m]
+    outcome.extra["upload_probe"] = {
+        "sessions_before": before,
+        "sessions_after": after,
+        "accepted": accepted,
+        "oversize_bytes_sent": sent,
+    }
+    outcome.thresholds += slo.check(
+        {"upload_trust_defects": len(outcome.problems)}, {"upload_trust_defects": 0}
+    )
+
+
+async def event_loop_probe(ctx: Ctx, outcome: Outcome) -> None:
+    """Uploads and logins at once: the /live canary's p99 stays near its idle value."""
+    sizes = ctx.profile.scenario("event_loop")
+    settings = canary.Settings.from_profile(ctx.profile)
+    n_up, n_login = int(sizes["uploads"]), int(sizes["logins"])
+    accounts = ctx.plan.take(n_up)
+    await asyncio.gather(*(ctx.auth.token(a) for a in accounts))
+    uploads = await _upload_requests(ctx, accounts, int(sizes["upload_size_bytes"]), [])
+    logins = [_bad_login() for _ in range(n_login)]
+    idle = await asyncio.to_thread(
+        canary.measure_idle, ctx.target.url, settings, verify=ctx.target.verify
+    )
+    outcome.parameters.update(uploads=n_up, logins=n_login, canary_rate=settings.rate)
+    live = canary.Canary(ctx.target.url, settings, verify=ctx.target.verify).start()
+    async with monitored(ctx, outcome):
+        started = time.time()
+        result = await engine.run_closed(
+            ctx.target.url,
+            _cycle(uploads + logins),
+            concurrency=int(sizes["concurrency"]),
+            requests=n_up + n_login,
+            recorder=outcome.recorder,
+            **ctx.run_kw(),
+        )
+    await asyncio.to_thread(live.stop)
+    _finish(outcome, result, started)
+    block = outcome.extra["canary"] = live.summary(idle)
+    outcome.problems += [m for m in [canary.flagged_problem(block, "uploads and logins")] if m]
+    outcome.thresholds += slo.check(
+        {"canary_p99_ms": block["p99_ms"]}, {"canary_p99_ms": block["threshold_ms"] or 0}
+    )
+
+
+event_loop_probe.owns_canary = True
+
+
+def _bad_login() -> Request:
+    """A wrong-password login on a made-up email: full password-hash cost, no account's limit."""
+    p = probes.wrong_login(probes.probe_email())
+    return Request(p.method, p.path, p.endpoint, p.headers, p.body, expect=401)

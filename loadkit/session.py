@@ -20,6 +20,10 @@ from loadkit import api
 from loadkit.http import HttpClient, Request
 
 RESERVED_ACCOUNTS = 2  # [0]: default-limit test, [1]: upload-limit test
+# Accounts of the defect probes (loadkit.probes), set aside beside the reserved ones when the list
+# is long enough: each spends one limit that no other test may feel.
+PROBE_ACCOUNTS = ("default", "refresh", "upload", "extract", "upload_trust")
+MIN_GENERAL_ACCOUNTS = 8
 TOKENS = api.TokenCache()
 _PATIENTS: dict[str, str] = {}
 
@@ -145,11 +149,13 @@ def _error_code(body: bytes) -> str:
 
 @dataclass
 class AccountPlan:
-    """This process's general accounts (rotated between tests) and the reserved rate-limit ones."""
+    """This process's general accounts (rotated between tests), the reserved rate-limit ones and
+    the probes' own accounts (empty when the list is too short to spare them)."""
 
     general: list[api.Account]
     reserved: list[api.Account]
     cursor: int = 0
+    probe: list[api.Account] = field(default_factory=list)
 
     @classmethod
     def build(cls, path: str | None, *, worker: int = 0, workers: int = 1) -> AccountPlan:
@@ -157,7 +163,10 @@ class AccountPlan:
         try:
             accounts = api.load_accounts(path)
             general, reserved = api.split_accounts(accounts, reserved=RESERVED_ACCOUNTS)
-            return cls(api.shard(general, worker, workers), reserved)
+            probe: list[api.Account] = []
+            if len(general) >= len(PROBE_ACCOUNTS) + MIN_GENERAL_ACCOUNTS:
+                general, probe = api.split_accounts(general, reserved=len(PROBE_ACCOUNTS))
+            return cls(api.shard(general, worker, workers), reserved, probe=probe)
         except api.AccountsError as exc:
             raise AccountsUnusable(str(exc)) from None
 
@@ -171,6 +180,12 @@ class AccountPlan:
     def reserved_for(self, index: int) -> api.Account:
         """Reserved account ``index`` (0: default limit, 1: upload limit)."""
         return self.reserved[index]
+
+    def probe_account(self, name: str) -> api.Account | None:
+        """The probe ``name``'s own account (PROBE_ACCOUNTS), None when none could be spared."""
+        if not self.probe:
+            return None
+        return self.probe[PROBE_ACCOUNTS.index(name)]
 
 
 def accounts_needed(requests: int, *, limit: int, share: float = 0.5) -> int:

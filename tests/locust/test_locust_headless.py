@@ -136,7 +136,7 @@ def test_host_outside_loopback_needs_yes(tmp_path: Path) -> None:
 def test_shape_option_drives_the_run(backend, tmp_path: Path, shape: str) -> None:
     """--shape step|spike runs a LoadTestShape sized by -u and -t, and the report names it."""
     done = run_locust(
-        backend.url, tmp_path, "--headless", "-u", "5", "-r", "5", "-t", "4s",
+        backend.url, tmp_path, "--headless", "-u", "5", "-r", "5", "-t", "8s",
         "--tags", "health", "--shape", shape,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]

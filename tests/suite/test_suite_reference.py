@@ -14,12 +14,19 @@ EXPECTED_REPORTS = {
     "sequential_health.json",
     "endpoint_latency.json",
     "connection_stability.json",
+    "access_control_probe.json",
+    "upload_trust_probe.json",
+    "event_loop_probe.json",
+    *(
+        f"limiter_semantics_probe[{route}].json"
+        for route in ("default", "login", "signup", "refresh", "upload", "extract")
+    ),
 }
 
 
 def _check_run(run) -> None:
     assert run.returncode == 0, run.output[-4000:]
-    assert "11 passed" in run.output, run.output[-4000:]
+    assert f"{len(EXPECTED_REPORTS)} passed" in run.output, run.output[-4000:]
     assert set(run.reports) == EXPECTED_REPORTS
     assert len({r["_dir"] for r in run.reports.values()}) == 1, "reports spread over run folders"
     for name, report in run.reports.items():
