@@ -69,10 +69,14 @@ class LocustRun:
     finalized: bool = False
     live_canary: canary.Canary | None = None
     canary_idle_ms: float | None = None
+    canary_base: str | None = None
 
     def begin(self, *, monitors: tuple[ServerMonitor, PoolMonitor | None] | None = None) -> None:
         """A test starts: fresh recorder, CPU window, and (master/local) monitors and live
-        sampler."""
+        sampler. The canary's idle p99 is measured first, before the run's clock starts, so its
+        1.5 s never count in the run's duration or requests/s."""
+        if monitors is not None:
+            self._measure_canary_idle(monitors[1])
         self.started_at, self.stopped_at, self.running = time.time(), None, True
         self.recorder = RunRecorder(warmup_s=self.warmup_s)
         self.recorder.start(self.started_at)
@@ -85,16 +89,16 @@ class LocustRun:
             if self.pool is not None:
                 self.pool.start()
             self.sampler = gevent.spawn(self._sample_live)
-            self._start_canary()
+            if self.canary_base is not None:
+                settings = canary.Settings.from_profile(self.profile)
+                self.live_canary = canary.Canary(self.canary_base, settings).start()
 
-    def _start_canary(self) -> None:
-        """The /live canary (master or local only): idle p99 first, then the stream."""
-        if self.pool is None:
-            return
-        base = self.pool.url.removesuffix("/health")
-        settings = canary.Settings.from_profile(self.profile)
-        self.canary_idle_ms = canary.measure_idle(base, settings)
-        self.live_canary = canary.Canary(base, settings).start()
+    def _measure_canary_idle(self, pool: PoolMonitor | None) -> None:
+        """The /live canary's idle p99 (master or local only), before any load."""
+        self.canary_base = None if pool is None else pool.url.removesuffix("/health")
+        if self.canary_base is not None:
+            settings = canary.Settings.from_profile(self.profile)
+            self.canary_idle_ms = canary.measure_idle(self.canary_base, settings)
 
     def end(self) -> None:
         """The test stopped: stop monitors and sampler (idempotent)."""
