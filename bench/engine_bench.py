@@ -16,45 +16,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
-import re
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
-GENERATOR_CORE, SERVER_CORE = "0", "1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-NGINX_CONF = """\
-worker_processes 1;
-worker_rlimit_nofile 20000;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log error;
-events {{ worker_connections 10000; multi_accept on; }}
-http {{
-  access_log off;
-  keepalive_requests 10000000;
-  keepalive_timeout 120s;
-  client_body_temp_path {tmp}/body;
-  proxy_temp_path {tmp}/proxy;
-  fastcgi_temp_path {tmp}/fastcgi;
-  uwsgi_temp_path {tmp}/uwsgi;
-  scgi_temp_path {tmp}/scgi;
-  server {{
-    listen 127.0.0.1:{port} backlog=8192;
-    location / {{ default_type text/plain; return 200 "ok\\n"; }}
-  }}
-}}
-"""
+import _common as c  # noqa: E402
+
+ROOT = c.ROOT
 
 LOCUSTFILE = """\
 from locust import FastHttpUser, constant, task
@@ -69,74 +42,28 @@ class Bench(FastHttpUser):
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def nginx(tmp: Path) -> Iterator[str]:
-    """Run nginx pinned to the server core for the duration of the block; yields its URL."""
-    port = free_port()
-    conf = tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
-    cmd = ["taskset", "-c", SERVER_CORE, "nginx", "-c", str(conf), "-p", str(tmp)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_for_port(port, proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def wait_for_port(port: int, proc: subprocess.Popen) -> None:
-    for _ in range(100):
-        if proc.poll() is not None:
-            raise RuntimeError(f"nginx exited: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError("nginx did not start listening")
-
-
-def pinned(*cmd: str, timeout: float) -> str:
-    """Run a generator command pinned to the generator core; returns its stdout."""
-    full = ["taskset", "-c", GENERATOR_CORE, *cmd]
-    done = subprocess.run(full, capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:3])} failed: {done.stderr[-500:]}")
-    return done.stdout
-
-
 def child(kind: str, url: str, concurrency: int, seconds: float) -> float:
     """Requests/s of the engine or aiohttp, from a child process pinned to the generator core."""
     cmd = [sys.executable, __file__, "--child", kind, "--url", url]
     cmd += ["--concurrency", str(concurrency), "--seconds", str(seconds)]
-    return float(json.loads(pinned(*cmd, timeout=seconds + 120))["rps"])
+    return float(json.loads(c.pinned(*cmd, timeout=seconds + 120))["rps"])
 
 
 def locust(tmp: Path, url: str, seconds: float) -> float:
     """Locust FastHttpUser, 50 users, no wait, headless; requests/s from its final --json stats."""
     locustfile = tmp / "locustfile.py"
     locustfile.write_text(LOCUSTFILE)
-    cmd = [str(VENV_BIN / "locust"), "-f", str(locustfile), "--headless", "-u", "50", "-r", "50"]
+    cmd = [str(c.VENV_BIN / "locust"), "-f", str(locustfile), "--headless", "-u", "50", "-r", "50"]
     cmd += ["-t", f"{int(seconds)}s", "--host", url, "--json", "--only-summary"]
-    out = pinned(*cmd, "--loglevel", "WARNING", timeout=seconds + 120)
+    out = c.pinned(*cmd, "--loglevel", "WARNING", timeout=seconds + 120)
     stats = [s for s in json.loads(out) if s["name"] == "/"][0]
     return stats["num_requests"] / (stats["last_request_timestamp"] - stats["start_time"])
-
-
-def wrk(url: str, connections: int, seconds: float) -> float:
-    out = pinned("wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", url, timeout=seconds + 60)
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
 
 def measure(seconds: float) -> list[tuple[str, int, float]]:
     """Every row of the table: (generator, in flight, requests/s)."""
     rows = []
-    with tempfile.TemporaryDirectory(prefix="engine-bench-") as d, nginx(Path(d)) as url:
+    with c.scratch("engine-bench-") as tmp, c.nginx(tmp) as url:
         for n in (50, 5000):
             rows.append(
                 ("engine (loadkit.http + uvloop, recording)", n, child("engine", url, n, seconds))
@@ -145,9 +72,9 @@ def measure(seconds: float) -> list[tuple[str, int, float]]:
             rows.append(
                 ("aiohttp 3.14 ClientSession + uvloop", n, child("aiohttp", url, n, seconds))
             )
-        rows.append(("Locust FastHttpUser (1 process)", 50, locust(Path(d), url, seconds)))
+        rows.append(("Locust FastHttpUser (1 process)", 50, locust(tmp, url, seconds)))
         for n in (50, 5000):
-            rows.append(("wrk -t1 (ceiling)", n, wrk(url, n, seconds)))
+            rows.append(("wrk -t1 (ceiling)", n, c.wrk(url, n, seconds)["rps"]))
     return rows
 
 
@@ -155,7 +82,8 @@ def table(rows: list[tuple[str, int, float]], seconds: float) -> str:
     ceiling = {n: rps for name, n, rps in rows if name.startswith("wrk")}
     lines = [
         f"Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
-        f"generator pinned to core {GENERATOR_CORE}, nginx 1 worker pinned to core {SERVER_CORE}; "
+        f"generator pinned to core {c.GENERATOR_CORE}, nginx 1 worker pinned to core "
+        f"{c.SERVER_CORE}; "
         f"closed loop of GET / (3-byte body), {seconds:g} s per row.",
         "",
         "| generator | in flight | requests/s | / wrk same in flight | / wrk at 50 |",
@@ -241,7 +169,9 @@ def main() -> None:
     from loadkit.engine import raise_open_file_limit
 
     raise_open_file_limit(65_536)  # inherited by wrk and the children
+    before = c.load_average()
     rows = measure(args.seconds)
+    print(c.machine_line(before, c.load_average()))
     print(table(rows, args.seconds))
     print()
     print(verdict(rows))
