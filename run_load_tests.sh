@@ -41,6 +41,7 @@ Options:
   --processes N       Locust worker processes on this machine (pytest presets: xdist workers)
   --compare RUN       compare with an earlier run folder; a regression past tolerance exits 1
   --yes               confirm load on a host outside loopback (needed when stdin is not a terminal)
+  --baseline-report   also render this run into BASELINE_REPORT.md (charts in docs/baseline/)
   -h, --help          this help
 
 Results: results/<UTC timestamp>_<preset>/ (LOADTEST_RESULTS_ROOT overrides results/), with the
@@ -68,7 +69,7 @@ usage_error() { fail 2 "run_load_tests.sh: $* (see --help)"; }
 
 # --- arguments --------------------------------------------------------------------------------------
 PRESET="" HOST="" USERS="" SPAWN_RATE="" RUN_TIME="" TAGS="" PROFILE="" ACCOUNTS=""
-PROCESSES="" COMPARE="" YES=0
+PROCESSES="" COMPARE="" YES=0 BASELINE_REPORT=0
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || usage_error "option $1 needs a value"; }
 
@@ -86,6 +87,7 @@ parse_args() {
             --processes) need_value "$@"; PROCESSES="$2"; shift 2 ;;
             --compare) need_value "$@"; COMPARE="$2"; shift 2 ;;
             --yes | -y) YES=1; shift ;;
+            --baseline-report) BASELINE_REPORT=1; shift ;;
             -*) usage_error "unknown option: $1" ;;
             *)
                 [[ -z "$PRESET" ]] || usage_error "more than one preset: $PRESET and $1"
@@ -395,6 +397,11 @@ render_report() {
     local rc=0
     "$PY" -m loadkit.render "${args[@]}" >/dev/null || rc=$?
     RENDER_CODE="$rc"
+    if [[ "$BASELINE_REPORT" == 1 && "$INTERRUPTED" == 0 && "$LOAD_CODE" == 0 ]]; then
+        stage "writing BASELINE_REPORT.md (charts in docs/baseline/)"
+        "$PY" -m loadkit.render "$RUN" --output "$ROOT/BASELINE_REPORT.md" \
+            --charts-dir "$ROOT/docs/baseline" >/dev/null || RENDER_CODE=1
+    fi
 }
 
 final_code() {

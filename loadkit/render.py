@@ -15,9 +15,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from loadkit import bottlenecks, charts
 from loadkit.compare import CompareError, Comparison, compare_reports, compare_table, profile_name
+from loadkit.monitor import is_loopback
+from loadkit.report import RESOURCE_FIELDS
 from loadkit.runfolder import RunFolderError, load_reports, load_run_info
 
 SUMMARY_FIELDS = (
@@ -37,16 +40,6 @@ ENDPOINT_FIELDS = (
     ("p95 ms", "response_time_p95_ms"),
     ("p99 ms", "response_time_p99_ms"),
     ("max ms", "response_time_max_ms"),
-)
-RESOURCE_FIELDS = (
-    "server_pid",
-    "memory_initial_mb",
-    "memory_peak_mb",
-    "memory_growth_mb",
-    "cpu_avg_percent",
-    "cpu_samples",
-    "generator_cpu_percent",
-    "generator_saturated",
 )
 POOL_FIELDS = (
     "size",
@@ -106,6 +99,7 @@ def run_section(run_dir: Path, reports: Sequence[Mapping], info: Mapping) -> lis
         ("run folder", run_dir.name),
         ("preset", info.get("preset")),
         ("target", ", ".join(str(t) for t in targets if t) or None),
+        ("load command", f"`{info['command']}`" if info.get("command") else None),
         ("server", info.get("server")),
         ("server settings", info.get("backend_settings") or None),
         ("database", database_of(reports, info)),
@@ -118,6 +112,12 @@ def run_section(run_dir: Path, reports: Sequence[Mapping], info: Mapping) -> lis
     return ["## Run", ""] + table(("", ""), [r for r in rows if r[1] is not None])
 
 
+def _server_on_this_machine(report: Mapping[str, Any]) -> bool:
+    """Whether the report's target was loopback with the server process found here."""
+    host = urlsplit(str(report.get("target") or "")).hostname or ""
+    return is_loopback(host) and (report.get("resources") or {}).get("server_pid") is not None
+
+
 def machine_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
     """The generating machine, from the first report's ``environment``."""
     env = next((r.get("environment") for r in reports if r.get("environment")), None) or {}
@@ -126,6 +126,13 @@ def machine_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
     rows += [(f"{name} version", version) for name, version in sorted(versions.items())]
     commits = {str((r.get("environment") or {}).get("commit")) for r in reports}
     lines = ["## Machine", ""] + table(("", ""), rows or [("environment", None)])
+    shared = [r for r in reports if _server_on_this_machine(r)]
+    if shared:
+        lines += [
+            f"The server ran on this machine (loopback target) beside the load generator: both "
+            f"shared its {env.get('cpus', '?')} cores, so every figure describes the pair.",
+            "",
+        ]
     if len(commits) > 1:
         lines += [
             f"Reports come from {len(commits)} different commits: {', '.join(sorted(commits))}.",

@@ -19,7 +19,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from loadkit import api, canary, cost, engine, monitor, pool_visibility, probe_driver, probes, slo
+from loadkit import (
+    api,
+    canary,
+    cost,
+    engine,
+    metrics,
+    monitor,
+    pool_visibility,
+    probe_driver,
+    probes,
+    slo,
+)
 from loadkit.http import HttpClient, Request
 from loadkit.outcome import Outcome
 from loadkit.ratelimit_verdict import LimitProbe, judge
@@ -143,6 +154,29 @@ def _finish(outcome: Outcome, result: engine.RunResult, started: float) -> None:
     }
 
 
+async def _closed(
+    ctx: Ctx,
+    outcome: Outcome,
+    reqs: list[Request],
+    *,
+    concurrency: int,
+    requests: int,
+    recorder: metrics.RunRecorder | None = None,
+) -> engine.RunResult:
+    """Run ``requests`` of ``reqs`` (in turn) on ``concurrency`` workers, timed into the outcome."""
+    started = time.time()
+    result = await engine.run_closed(
+        ctx.target.url,
+        _cycle(reqs),
+        concurrency=concurrency,
+        requests=requests,
+        recorder=outcome.recorder if recorder is None else recorder,
+        **ctx.run_kw(),
+    )
+    _finish(outcome, result, started)
+    return result
+
+
 def _summary(outcome: Outcome) -> dict:
     duration = outcome.duration_s or (time.time() - outcome.started_at)
     return outcome.recorder.summary(duration_s=duration)
@@ -167,16 +201,7 @@ async def concurrent_health_checks(ctx: Ctx, outcome: Outcome) -> None:
     outcome.parameters.update(users=n, requests=n)
     req = Request("GET", api.HEALTH, api.endpoint("GET", api.HEALTH))
     async with monitored(ctx, outcome):
-        started = time.time()
-        result = await engine.run_closed(
-            ctx.target.url,
-            _cycle([req]),
-            concurrency=n,
-            requests=n,
-            recorder=outcome.recorder,
-            **ctx.run_kw(),
-        )
-    _finish(outcome, result, started)
+        await _closed(ctx, outcome, [req], concurrency=n, requests=n)
     check_read_limits(outcome, ctx.profile)
 
 
@@ -207,16 +232,7 @@ async def concurrent_sessions(ctx: Ctx, outcome: Outcome) -> None:
     reads = await _session_reads(ctx, accounts)
     outcome.parameters.update(users=n, requests=n, accounts=len(accounts))
     async with monitored(ctx, outcome):
-        started = time.time()
-        result = await engine.run_closed(
-            ctx.target.url,
-            _cycle(reads),
-            concurrency=n,
-            requests=n,
-            recorder=outcome.recorder,
-            **ctx.run_kw(),
-        )
-    _finish(outcome, result, started)
+        await _closed(ctx, outcome, reads, concurrency=n, requests=n)
     check_read_limits(outcome, ctx.profile)
 
 
@@ -286,16 +302,7 @@ async def concurrent_uploads(ctx: Ctx, outcome: Outcome) -> None:
     uploads = await _upload_requests(ctx, accounts, size, owned)
     outcome.parameters.update(users=n, requests=n, upload_size_bytes=size, accounts=len(accounts))
     async with monitored(ctx, outcome):
-        started = time.time()
-        result = await engine.run_closed(
-            ctx.target.url,
-            _cycle(uploads),
-            concurrency=n,
-            requests=n,
-            recorder=outcome.recorder,
-            **ctx.run_kw(),
-        )
-        _finish(outcome, result, started)
+        await _closed(ctx, outcome, uploads, concurrency=n, requests=n)
         final = await _poll_until_processed(ctx, owned, timeout_s)
     _judge_uploads(ctx, outcome, n, [sid for sid, _ in owned], final, timeout_s)
 
@@ -375,16 +382,7 @@ async def rate_limit_enforcement(ctx: Ctx, outcome: Outcome, which: str) -> None
     concurrency = 1 if which == "upload_limit" else 4
     outcome.parameters.update(users=concurrency, requests=n, limit=limit, window_s=window)
     async with monitored(ctx, outcome):
-        started = time.time()
-        result = await engine.run_closed(
-            ctx.target.url,
-            _cycle(reqs),
-            concurrency=concurrency,
-            requests=n,
-            recorder=recorder,
-            **ctx.run_kw(),
-        )
-    _finish(outcome, result, started)
+        await _closed(ctx, outcome, reqs, concurrency=concurrency, requests=n, recorder=recorder)
     thresholds, problems = judge(recorder.probes, limit=limit, window_s=window)
     outcome.thresholds += thresholds
     outcome.problems += problems
@@ -415,16 +413,7 @@ async def database_pool_stress(ctx: Ctx, outcome: Outcome) -> None:
                             await ctx.auth.headers(account)))  # fmt: skip
     outcome.parameters.update(users=n, requests=n, accounts=len(accounts))
     async with monitored(ctx, outcome, pool=True):
-        started = time.time()
-        result = await engine.run_closed(
-            ctx.target.url,
-            _cycle(reqs),
-            concurrency=n,
-            requests=n,
-            recorder=outcome.recorder,
-            **ctx.run_kw(),
-        )
-    _finish(outcome, result, started)
+        await _closed(ctx, outcome, reqs, concurrency=n, requests=n)
     _judge_pool(ctx, outcome)
 
 
@@ -503,16 +492,7 @@ async def memory_leak_detection(ctx: Ctx, outcome: Outcome) -> None:
                             recorder=TracingRecorder(), **ctx.run_kw())  # fmt: skip
     outcome.parameters.update(users=10, requests=n, warmup_requests=warm, accounts=len(accounts))
     async with monitored(ctx, outcome, interval_s=0.1):
-        started = time.time()
-        result = await engine.run_closed(
-            ctx.target.url,
-            _cycle(reqs),
-            concurrency=10,
-            requests=n,
-            recorder=outcome.recorder,
-            **ctx.run_kw(),
-        )
-    _finish(outcome, result, started)
+        await _closed(ctx, outcome, reqs, concurrency=10, requests=n)
     _judge_memory(ctx, outcome)
 
 
@@ -548,10 +528,7 @@ async def endpoint_latency(ctx: Ctx, outcome: Outcome) -> None:
 
 async def _sequential(ctx: Ctx, outcome: Outcome, reqs: list[Request], n: int) -> None:
     async with monitored(ctx, outcome):
-        started = time.time()
-        result = await engine.run_closed(ctx.target.url, _cycle(reqs), concurrency=1, requests=n,
-                                         recorder=outcome.recorder, **ctx.run_kw())  # fmt: skip
-    _finish(outcome, result, started)
+        await _closed(ctx, outcome, reqs, concurrency=1, requests=n)
     check_read_limits(outcome, ctx.profile)
 
 
@@ -957,17 +934,14 @@ async def event_loop_probe(ctx: Ctx, outcome: Outcome) -> None:
     outcome.parameters.update(uploads=n_up, logins=n_login, canary_rate=settings.rate)
     live = canary.Canary(ctx.target.url, settings, verify=ctx.target.verify).start()
     async with monitored(ctx, outcome):
-        started = time.time()
-        result = await engine.run_closed(
-            ctx.target.url,
-            _cycle(uploads + logins),
+        await _closed(
+            ctx,
+            outcome,
+            uploads + logins,
             concurrency=int(sizes["concurrency"]),
             requests=n_up + n_login,
-            recorder=outcome.recorder,
-            **ctx.run_kw(),
         )
     await asyncio.to_thread(live.stop)
-    _finish(outcome, result, started)
     block = outcome.extra["canary"] = live.summary(idle)
     outcome.problems += [m for m in [canary.flagged_problem(block, "uploads and logins")] if m]
     outcome.thresholds += slo.check(
