@@ -399,8 +399,8 @@ render_report() {
     RENDER_CODE="$rc"
     if [[ "$BASELINE_REPORT" == 1 && "$INTERRUPTED" == 0 && "$LOAD_CODE" == 0 ]]; then
         stage "writing BASELINE_REPORT.md (charts in docs/baseline/)"
-        "$PY" -m loadkit.render "$RUN" --output "$ROOT/BASELINE_REPORT.md" \
-            --charts-dir "$ROOT/docs/baseline" >/dev/null || RENDER_CODE=1
+        (cd "$ROOT" && "$PY" -m loadkit.render "${RUN#"$ROOT"/}" --output BASELINE_REPORT.md \
+            --charts-dir docs/baseline >/dev/null) || RENDER_CODE=1
     fi
 }
 

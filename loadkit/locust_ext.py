@@ -351,7 +351,31 @@ def write_report(environment: object) -> Path | None:
     logger.info(
         "report %s: %s (%s)", verdict, path, "interrupted" if report["interrupted"] else "complete"
     )
+    logger.info("%s", summary_line(report))
     return path
+
+
+def summary_line(report: dict) -> str:
+    """Our exact figures in one line, beside Locust's approximated table."""
+
+    def ms(key: str) -> str:
+        value = report.get(f"response_time_{key}_ms")
+        return "n/a" if value is None else f"{value:.1f}"
+
+    res, pool = report.get("resources") or {}, report.get("db_pool") or {}
+    failed = [t["metric"] for t in report.get("thresholds") or [] if not t.get("passed")]
+    server = (
+        f"server RSS {res['memory_initial_mb']:.1f}->{res['memory_peak_mb']:.1f} MB peak, "
+        f"CPU {res['cpu_avg_percent']:.1f}%"
+        if res.get("memory_peak_mb") is not None and res.get("cpu_avg_percent") is not None
+        else f"server figures unavailable ({res.get('unavailable_reason', 'no server process')})"
+    )
+    return (
+        f"exact: {report.get('total_requests', 0)} requests, "
+        f"{report.get('error_rate_percent') or 0:.2f}% errors, p50 {ms('p50')} / p95 {ms('p95')} / "
+        f"p99 {ms('p99')} / max {ms('max')} ms; {server}; pool checked-out max "
+        f"{pool.get('checked_out_max', 'n/a')}; thresholds failed: {', '.join(failed) or 'none'}"
+    )
 
 
 def _final_csv() -> None:

@@ -55,6 +55,8 @@ def test_headless_run_passes_with_server_memory_pool_and_exact_p95(backend, tmp_
     total, p95 = locust_buckets_p95(json.loads(Path(f"{stats_file}.json").read_text()))
     assert report["total_requests"] == total == report["locust_stats"]["num_requests"]
     assert abs(report["response_time_p95_ms"] - p95) <= _tolerance_ms(p95)
+    exact = f"exact: {report['total_requests']} requests"
+    assert exact in done.stderr and f"p95 {report['response_time_p95_ms']:.1f}" in done.stderr
     assert (tmp_path / "locust_all.html").is_file() and (
         tmp_path / "locust_all_stats.csv"
     ).is_file()
