@@ -1,11 +1,13 @@
-"""Fixtures for backend tests: a fresh PostgreSQL database per session when the service exists."""
+"""Backend test fixtures: an HTTP client per module, a fresh PostgreSQL database per session."""
 
 import asyncio
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from tests.backend.helpers import Backend
 from tests.services import require_service
 
 
@@ -35,3 +37,10 @@ def postgres_url() -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def client(backend: Backend) -> Iterator[httpx.Client]:
+    """An HTTP client for the module's backend (each test module defines its own ``backend``)."""
+    with backend.client() as http:
+        yield http

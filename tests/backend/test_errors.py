@@ -23,13 +23,6 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
 
 
 @pytest.fixture(scope="module")
-def client(backend: Backend) -> Iterator[httpx.Client]:
-    """An HTTP client for the module's backend."""
-    with backend.client() as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
 def headers(client: httpx.Client) -> dict[str, str]:
     """Authorization for seed therapist 1."""
     return bearer(login(client, seed_email(1))["access_token"])

@@ -44,13 +44,6 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
         yield started
 
 
-@pytest.fixture(scope="module")
-def client(backend: Backend) -> Iterator[httpx.Client]:
-    """An HTTP client for the module's backend."""
-    with backend.client() as http:
-        yield http
-
-
 def test_default_limit_per_user(backend: Backend, client: httpx.Client) -> None:
     """The default limit counts per user; over it, reads and writes are 429 and write nothing."""
     alice = bearer(login(client, seed_email(1))["access_token"])

@@ -39,13 +39,6 @@ def backend(
 
 
 @pytest.fixture(scope="module")
-def client(backend: Backend) -> Iterator[httpx.Client]:
-    """An HTTP client for the module's backend."""
-    with backend.client() as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
 def alice(client: httpx.Client) -> dict[str, str]:
     """Headers for seed therapist 1."""
     return bearer(login(client, seed_email(1))["access_token"])

@@ -36,13 +36,6 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
 
 
 @pytest.fixture(scope="module")
-def client(backend: Backend) -> Iterator[httpx.Client]:
-    """An HTTP client for the module's backend."""
-    with backend.client() as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
 def token(client: httpx.Client) -> str:
     """Seed therapist 1's access token."""
     return login(client, seed_email(1))["access_token"]
