@@ -51,6 +51,7 @@ class _State:
     csv: StatsCSVFileWriter | None = None
     csv_greenlet: gevent.Greenlet | None = None
     parameters: dict | None = None
+    last_logged: str | None = None  # the report is written at stop and again at quit: log once
 
 
 STATE = _State()
@@ -119,7 +120,10 @@ def report_name(options: object) -> str:
 
 
 def _check_host(environment: object, options: object) -> None:
+    """Headless: a missing or malformed host, or one outside loopback without --yes, is refused."""
     host = environment.host or ""
+    if not host and options.headless:
+        _usage_error("no target: pass --host URL (e.g. --host http://127.0.0.1:8000)")
     if host and options.headless and host_problem(host):
         _usage_error(host_problem(host))
     hostname = urlsplit(host if "://" in host else f"http://{host}").hostname
@@ -348,10 +352,12 @@ def write_report(environment: object) -> Path | None:
     path = run.write(report, STATE.directory)
     environment.process_exit_code = 0 if report["passed"] else EXIT_FAILED
     verdict = "passed" if report["passed"] else "FAILED"
-    logger.info(
-        "report %s: %s (%s)", verdict, path, "interrupted" if report["interrupted"] else "complete"
-    )
-    logger.info("%s", summary_line(report))
+    state = "interrupted" if report["interrupted"] else "complete"
+    lines = f"report {verdict}: {path} ({state})\n{summary_line(report)}"
+    if lines != STATE.last_logged:
+        STATE.last_logged = lines
+        for line in lines.splitlines():
+            logger.info("%s", line)
     return path
 
 

@@ -59,6 +59,14 @@ def test_unreachable_host_for_locust_is_one_line(tmp_path: Path, unused_tcp_port
     assert done.returncode == 2 and not done.reports
 
 
+def test_missing_host_for_headless_locust_is_one_line(tmp_path: Path) -> None:
+    """Headless Locust with no --host at all: one line saying to pass one, exit 2, no report
+    (Locust itself would raise StopTest with a traceback and write a failed report)."""
+    done = run_tool(locust_command("-u", "1", "-r", "1", "-t", "3s"), tmp_path)
+    assert_one_line_error(done, "no target: pass --host URL")
+    assert done.returncode == 2 and not done.reports
+
+
 @pytest.mark.parametrize("tool", ["pytest", "locust", "runner"])
 def test_unknown_profile_is_one_line(tool: str, chaos, tmp_path: Path) -> None:
     """--profile naming no profile of the targets file: one line listing the known ones."""
