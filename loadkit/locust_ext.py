@@ -216,6 +216,8 @@ def on_init(environment: object, runner: object, web_ui: object = None, **_kw: o
     _results(environment, options)
     if web_ui is not None:
         locust_webui.install(environment, lambda: STATE.run)
+    if environment.host and not host_problem(environment.host):
+        STATE.run.prime_canary(environment.host)  # idle p99 now, while nothing runs
 
 
 @events.request.add_listener

@@ -93,12 +93,18 @@ class LocustRun:
                 settings = canary.Settings.from_profile(self.profile)
                 self.live_canary = canary.Canary(self.canary_base, settings).start()
 
+    def prime_canary(self, host: str) -> None:
+        """Measure the canary's idle p99 at start-up (init), so that starting a test does not wait
+        for it (the web UI would show its start form through an autostarted test's first 1.5 s)."""
+        canary.idle_p99_ms(host.rstrip("/"), canary.Settings.from_profile(self.profile))
+
     def _measure_canary_idle(self, pool: PoolMonitor | None) -> None:
-        """The /live canary's idle p99 (master or local only), before any load."""
+        """The /live canary's idle p99 (master or local only), before any load: measured once per
+        target and process (at init when the host was known then)."""
         self.canary_base = None if pool is None else pool.url.removesuffix("/health")
         if self.canary_base is not None:
             settings = canary.Settings.from_profile(self.profile)
-            self.canary_idle_ms = canary.measure_idle(self.canary_base, settings)
+            self.canary_idle_ms = canary.idle_p99_ms(self.canary_base, settings)
 
     def end(self) -> None:
         """The test stopped: stop monitors and sampler (idempotent)."""

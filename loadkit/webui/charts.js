@@ -15,10 +15,10 @@
     return list;
   }
 
-  function makeChart(id, title, series, axisList) {
+  function makeChart(id, title, series, axisList, scales) {
     var opts = {
       title: title, width: WIDTH, height: HEIGHT,
-      series: [{}].concat(series), axes: axisList,
+      series: [{}].concat(series), axes: axisList, scales: scales || {},
     };
     var empty = [[]].concat(series.map(function () { return []; }));
     return new uPlot(opts, empty, document.getElementById(id));
@@ -37,7 +37,10 @@
       plot: makeChart("chart-pool", "DB pool", [
         { label: "checked out", stroke: "#2e7d32" },
         { label: "overflow", stroke: "#c62828" },
-      ], axes("connections", "y")),
+      ], axes("connections", "y"), {
+        // Pool counts are small integers: keep 0 in view and a little headroom, not uPlot's 0-100.
+        y: { range: function (u, min, max) { return [Math.min(0, min), Math.max(max + 1, 4)]; } },
+      }),
     },
     {
       keys: ["p95_ms", "requests_per_second"],
