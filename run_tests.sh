@@ -18,14 +18,17 @@ usage() {
 
 FAILED=()
 TIMINGS=()
+LOGS=$(mktemp -d "${TMPDIR:-/tmp}/run_tests.XXXXXX")
+LOAD_RUN_DIR="$ROOT/results/$(date -u +%Y%m%dT%H%M%SZ)_tests-load"
 
-# Run one named stage, time it, and remember a failure without stopping the others.
+# Run one named stage, time it, keep its output for the closing summary, and remember a failure
+# without stopping the others.
 stage() {
   local name="$1" start rc=0
   shift
   echo "=== stage: $name" >&2
   start=$(date +%s)
-  "$@" || rc=$?
+  "$@" 2>&1 | tee "$LOGS/$name.log" || rc=${PIPESTATUS[0]}
   TIMINGS+=("$(printf '%-8s %4ss  exit %s' "$name" "$(($(date +%s) - start))" "$rc")")
   if [[ $rc -eq 5 ]]; then
     echo "stage $name: pytest collected no tests, which counts as a failure" >&2
@@ -37,10 +40,35 @@ lint() {
   "$PY" -m ruff check . && "$PY" -m ruff format --check .
 }
 
+# The load stage: the pytest load suite against the bundled backend, its reports rendered to report.md.
+load_suite() {
+  local rc=0
+  LOADTEST_RUN_DIR="$LOAD_RUN_DIR" "$PY" -m pytest -p no:cacheprovider -rs --profile ci \
+    pytest_load_test.py baseline_test.py || rc=$?
+  if [[ -d "$LOAD_RUN_DIR" ]]; then
+    "$PY" -m loadkit.render "$LOAD_RUN_DIR" >/dev/null || true
+  fi
+  return "$rc"
+}
+
+# Repeat what was skipped (pytest's -rs lines), so a skip is not lost above the timings.
+print_skips() {
+  local skips
+  skips=$(grep -h '^SKIPPED ' "$LOGS"/*.log 2>/dev/null || true)
+  [[ -n "$skips" ]] || return 0
+  echo "=== skipped ($(grep -c . <<<"$skips") lines; install what they name to run them)" >&2
+  echo "$skips" >&2
+}
+
 finish() {
   services_stop
+  print_skips
   echo "=== stage timings" >&2
   printf '%s\n' "${TIMINGS[@]}" >&2
+  if [[ -d "$LOAD_RUN_DIR" ]]; then
+    echo "load stage reports: ${LOAD_RUN_DIR#"$ROOT"/}/ (report.md, one JSON per test)" >&2
+  fi
+  rm -rf "$LOGS"
 }
 
 case "${1:-}" in
@@ -49,6 +77,7 @@ esac
 
 ensure_venv "$ROOT" || exit 2
 export PYTHONDONTWRITEBYTECODE=1
+export LOADTEST_UNDER_RUN_TESTS=1  # tests/services.py: a missing service means a missing binary
 services_start
 trap finish EXIT
 trap 'exit 130' INT TERM
@@ -57,8 +86,8 @@ STAGES=${STAGES:-lint tests load}
 for s in $STAGES; do
   case "$s" in
     lint) stage lint lint ;;
-    tests) stage tests "$PY" -m pytest -m '' -p no:cacheprovider tests "$@" ;;
-    load) stage load "$PY" -m pytest -p no:cacheprovider --profile ci pytest_load_test.py baseline_test.py ;;
+    tests) stage tests "$PY" -m pytest -m '' -p no:cacheprovider -rs tests "$@" ;;
+    load) stage load load_suite ;;
     *) echo "unknown stage: $s" >&2; exit 2 ;;
   esac
 done
