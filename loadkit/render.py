@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadkit import bottlenecks, charts
+from loadkit import bottlenecks, charts, scenario_verdict
 from loadkit.compare import CompareError, Comparison, compare_reports, compare_table, profile_name
+from loadkit.markdown import fmt, table
 from loadkit.monitor import is_loopback
+from loadkit.render_compare import comparison_section
 from loadkit.report import RESOURCE_FIELDS
 from loadkit.runfolder import RunFolderError, load_reports, load_run_info
 
@@ -52,24 +54,6 @@ POOL_FIELDS = (
 ERROR_SAMPLES_SHOWN = 5
 
 
-def fmt(value: Any) -> str:
-    """A report value as printed: floats with 2 decimals, integers as they are, missing as n/a."""
-    if value is None or value == "":
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    """A Markdown table."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(fmt(cell) for cell in row) + " |" for row in rows]
-    return lines + [""]
-
-
 def _common(reports: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
     """The distinct values of a top-level field across reports, in order of appearance."""
     seen: list[Any] = []
@@ -91,9 +75,26 @@ def database_of(reports: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) -
     return "not recorded in the reports"
 
 
+def verdict_rows(reports: Sequence[Mapping], info: Mapping) -> list[dict[str, Any]]:
+    """{test_name, verdict, reason} of every scenario of the run: the reports', then the ones
+    run.json lists as not run."""
+    rows = []
+    for report in reports:
+        verdict, reason = scenario_verdict.of(report)
+        name = str(report.get("test_name"))
+        rows.append({"test_name": name, "verdict": verdict, "reason": reason})
+    return rows + scenario_verdict.not_run_entries(info, [r["test_name"] for r in rows])
+
+
+def verdict_count(rows: Sequence[Mapping[str, Any]]) -> str:
+    """ "3 of 5 (1 failed, 1 skipped)": passed of all, the others by verdict."""
+    counts = {v: sum(1 for r in rows if r["verdict"] == v) for v in scenario_verdict.VERDICTS}
+    others = [f"{n} {v.replace('_', ' ')}" for v, n in counts.items() if n and v != "passed"]
+    return f"{counts['passed']} of {len(rows)}" + (f" ({', '.join(others)})" if others else "")
+
+
 def run_section(run_dir: Path, reports: Sequence[Mapping], info: Mapping) -> list[str]:
     """Preset, target, database, profile, start and overall verdict."""
-    passed = [r for r in reports if r.get("passed") is True]
     targets = _common(reports, "target") or [info.get("target")]
     rows = [
         ("run folder", run_dir.name),
@@ -105,7 +106,7 @@ def run_section(run_dir: Path, reports: Sequence[Mapping], info: Mapping) -> lis
         ("database", database_of(reports, info)),
         ("profile", ", ".join(str(p) for p in _common(reports, "profile")) or None),
         ("started (UTC)", min((str(r.get("started_at")) for r in reports), default=None)),
-        ("scenarios meeting their targets", f"{len(passed)} of {len(reports)}"),
+        ("scenarios meeting their targets", verdict_count(verdict_rows(reports, info))),
     ]
     if info.get("load_exit_code") is not None:
         rows.append(("load step exit code", info.get("load_exit_code")))
@@ -142,9 +143,31 @@ def machine_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def verdict(report: Mapping[str, Any]) -> str:
-    """passed / FAILED / unknown, with interrupted noted."""
-    text = {True: "passed", False: "FAILED"}.get(report.get("passed"), "unknown")
+    """passed / FAILED / skipped, with interrupted noted."""
+    text = scenario_verdict.of(report)[0]
+    text = "FAILED" if text == scenario_verdict.FAILED else text
     return text + (" (interrupted)" if report.get("interrupted") else "")
+
+
+def verdicts_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every scenario of the run with its verdict; the reason for the ones that did not pass."""
+    lines = ["## Verdicts", "", f"{verdict_count(rows)} scenarios passed.", ""]
+    for row in rows:
+        name, verdict_ = row["test_name"], row["verdict"]
+        shown = "FAILED" if verdict_ == scenario_verdict.FAILED else verdict_.replace("_", " ")
+        reason = "" if verdict_ == scenario_verdict.PASSED else f": {fmt(row['reason'])}"
+        lines.append(f"- `{name}` {shown}{reason}")
+    return lines + [""]
+
+
+def terminal_summary(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The lines the CLI prints: one per scenario (verdict, and the reason unless passed)."""
+    width = max((len(r["test_name"]) for r in rows), default=0)
+    lines = []
+    for row in rows:
+        reason = "" if row["verdict"] == scenario_verdict.PASSED else f"  {row['reason']}"
+        lines.append(f"{row['test_name']:<{width}}  {row['verdict']:<7}{reason}".rstrip())
+    return lines + [f"{verdict_count(rows)} scenarios passed"]
 
 
 def summary_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -168,38 +191,6 @@ def bottleneck_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
             lines.append("- No bottleneck indicator in the data.")
         lines += [f"- {finding.text}" for finding in findings]
         lines.append("")
-    return lines
-
-
-def comparison_section(result: Comparison) -> list[str]:
-    """Each compared metric with its tolerance and verdict."""
-    lines = [f"## Comparison with {result.old_label}", ""]
-    rows = []
-    for d in result.deltas:
-        pct = d.change_percent
-        change = f"{d.change:+.2f}" + (f" ({pct:+.1f}%)" if pct is not None else "")
-        rows.append(
-            (d.scenario, d.metric, d.old, d.new, change, d.tolerance.describe(),
-             "REGRESSION" if d.regression else "ok")
-        )  # fmt: skip
-    headers = (
-        "scenario",
-        "metric",
-        result.old_label,
-        result.new_label,
-        "change",
-        "tolerance",
-        "verdict",
-    )
-    lines += table(headers, rows) if rows else ["No metric in common with a tolerance.", ""]
-    for name in result.only_old:
-        lines.append(f"- `{name}` ran only in {result.old_label}.")
-    for name in result.only_new:
-        lines.append(f"- `{name}` ran only in {result.new_label}.")
-    lines += [
-        f"{len(result.regressions)} regressions past tolerance in {len(result.deltas)} compared.",
-        "",
-    ]
     return lines
 
 
@@ -303,10 +294,12 @@ def render_markdown(
         "in that folder; every figure below is read from them.",
         "",
     ]
+    rows = verdict_rows(reports, info)
     if not reports:
-        return "\n".join(lines + ["No scenario report was written in this run.", ""])
+        lines += ["No scenario report was written in this run.", ""]
+        return "\n".join(lines + (verdicts_section(rows) if rows else []))
     lines += run_section(run_dir, reports, info) + machine_section(reports)
-    lines += summary_section(reports) + bottleneck_section(reports)
+    lines += verdicts_section(rows) + summary_section(reports) + bottleneck_section(reports)
     if comparison is not None:
         lines += comparison_section(comparison)
     lines += ["## Scenarios", ""]
@@ -393,6 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RunFolderError, CompareError) as exc:
         print(f"render: {exc}", file=sys.stderr)
         return 2
+    rows = verdict_rows(load_reports(args.run_dir), load_run_info(args.run_dir))
+    print("\n".join(terminal_summary(rows)))
     print(f"report: {path}")
     if comparison is not None and comparison.regressions:
         print(f"render: {len(comparison.regressions)} regressions past tolerance", file=sys.stderr)

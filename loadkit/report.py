@@ -1,6 +1,7 @@
 """The run report: one JSON schema for every run, its run folder, atomic writing, redaction.
 
-Field order follows DESIGN.md ("The report"). Unknown figures are None, never 0. A report is
+Field order follows DESIGN.md ("The report"), with ``verdict`` and ``reason`` after ``passed``
+(loadkit.scenario_verdict). Unknown figures are None, never 0. A report is
 written with a temporary file in the same folder, fsync and `os.replace`, so a reader sees the old
 file or the new one, never half of one; write it from a ``finally`` block and it also survives a
 failed or interrupted run.
@@ -21,6 +22,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from loadkit import scenario_verdict
 from loadkit.metrics import RunRecorder
 
 SCHEMA = "therapybridge-loadtest/1"
@@ -282,11 +284,17 @@ def build_report(
         "passed": all(t.get("passed") is True for t in thresholds) and not interrupted,
         "environment": environment_info(seed=parameters.get("seed")),
     }
-    clash = set(extra or {}) & set(report)
+    clash = set(extra or {}) & (set(report) | {"verdict", "reason"})
     if clash:
         raise ValueError(f"extra report fields clash with the schema: {sorted(clash)}")
     report.update(extra or {})
-    return report
+    verdict, reason = scenario_verdict.judge(report)
+    ordered = {}
+    for key, value in report.items():
+        ordered[key] = value
+        if key == "passed":
+            ordered["verdict"], ordered["reason"] = verdict, reason
+    return ordered
 
 
 def _clean(value: object) -> object:

@@ -46,6 +46,8 @@ SCHEMA_FIELDS = [
     "db_pool",
     "thresholds",
     "passed",
+    "verdict",
+    "reason",
     "environment",
 ]
 TIMESERIES_FIELDS = [
