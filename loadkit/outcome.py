@@ -3,6 +3,8 @@
 A scenario fills an `Outcome` (recorder, monitors' blocks, thresholds, problems); `reporting()`
 writes the report whatever happens (failure, exception, Ctrl-C: then ``interrupted`` is true), and
 `failure_message()` turns failed thresholds and problems into the one message a test asserts with.
+A scenario whose every request failed measured nothing it was meant to: `reporting()` adds that as
+a problem ("inconclusive"), so such a probe is never passed by thresholds that saw no load.
 """
 
 from __future__ import annotations
@@ -89,7 +91,22 @@ def reporting(outcome: Outcome, directory: Path) -> Iterator[Outcome]:
         outcome.problems.append(f"the scenario raised {type(exc).__name__}: {exc}")
         raise
     finally:
+        outcome.problems += [m for m in [inconclusive(outcome.recorder)] if m]
         report.write_report(outcome.build(), directory)
+
+
+def inconclusive(recorder: TracingRecorder) -> str | None:
+    """The problem of a run whose every request failed, with the kinds and the first error."""
+    if not recorder.total or recorder.failures < recorder.total:
+        return None
+    summary = recorder.summary(duration_s=1.0)
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary["errors_by_kind"].items()) if n)
+    first = summary["errors"][0] if summary["errors"] else {}
+    where = f"; first: {first.get('endpoint')} {first.get('status')} {first.get('message')}"
+    return (
+        f"inconclusive: all {recorder.total} requests failed ({kinds}"
+        f"{where if first else ''}), so the scenario measured nothing it was meant to"
+    )
 
 
 def failure_message(thresholds: list[dict], problems: list[str]) -> str | None:

@@ -148,9 +148,9 @@ def test_remote_target_marks_resources_unavailable(tmp_path: Path) -> None:
 def test_exhaustion_events_alone_flag_the_pool(tmp_path: Path) -> None:
     """Pool time-outs (exhaustion events) flag saturation even with the peak below capacity."""
     pool = {"size": 5, "max_overflow": 10, "checked_out_max": 7, "exhaustion_events": 3}
-    constant_scenario(tmp_path, "timeouts", latency_ms=20.0, db_pool=pool)
+    constant_scenario(tmp_path, "timeouts", latency_ms=20.0, db_pool=pool | {"samples": 40})
     text = render.render(tmp_path)[0].read_text()
-    assert "peaked at 7 of 15 (size + max_overflow), with 3 exhaustion events" in text
+    assert "peaked at 7 of 15 (size + max_overflow), with 3 exhaustion events, in 40" in text
 
 
 def test_generator_saturation_is_flagged(tmp_path: Path) -> None:
