@@ -43,13 +43,15 @@ ENDPOINT_FIELDS = (
     ("p99 ms", "response_time_p99_ms"),
     ("max ms", "response_time_max_ms"),
 )
+# The DB pool line, in connections (SQLAlchemy's raw, negative-going overflow is not shown).
 POOL_FIELDS = (
-    "size",
-    "max_overflow",
-    "checked_out_max",
-    "overflow_max",
-    "exhaustion_events",
-    "samples",
+    ("in use max", "checked_out_max"),
+    ("open max", "open_max"),
+    ("capacity", "capacity"),
+    ("size", "size"),
+    ("max_overflow", "max_overflow"),
+    ("exhaustion events", "exhaustion_events"),
+    ("samples", "samples"),
 )
 ERROR_SAMPLES_SHOWN = 5
 
@@ -209,6 +211,14 @@ def _block_line(title: str, block: Mapping[str, Any], keys: Sequence[str]) -> li
     return _kv_line(title, block, keys)
 
 
+def pool_line(pool: Mapping[str, Any]) -> list[str]:
+    """The DB pool in connections: in use, open and capacity; unknown figures as n/a."""
+    if pool.get("unavailable_reason"):
+        return [f"DB pool: unavailable ({fmt(pool['unavailable_reason'])}).", ""]
+    parts = [f"{label} {fmt(pool.get(key))}" for label, key in POOL_FIELDS]
+    return ["DB pool (connections): " + ", ".join(parts) + ".", ""]
+
+
 def thresholds_lines(report: Mapping[str, Any]) -> list[str]:
     """The scenario's thresholds with actual values."""
     rows = [
@@ -271,7 +281,7 @@ def scenario_section(
     lines += _kv_line("Errors by kind", report.get("errors_by_kind") or {})
     lines += _kv_line("Late starts", report, ("late_starts",))
     lines += _block_line("Server resources", report.get("resources") or {}, RESOURCE_FIELDS)
-    lines += _block_line("DB pool", report.get("db_pool") or {}, POOL_FIELDS)
+    lines += pool_line(report.get("db_pool") or {})
     return lines + error_lines(report) + chart_lines(drawn, output)
 
 

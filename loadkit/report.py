@@ -52,6 +52,8 @@ DB_POOL_FIELDS = (
     "size",
     "max_overflow",
     "checked_out_max",
+    "open_max",
+    "capacity",
     "overflow_max",
     "exhaustion_events",
     "samples",
@@ -60,6 +62,7 @@ SERVER_SERIES_FIELDS = (
     "server_rss_mb",
     "server_cpu_percent",
     "pool_checked_out",
+    "pool_open",
     "pool_overflow",
 )
 

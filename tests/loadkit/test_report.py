@@ -60,6 +60,7 @@ TIMESERIES_FIELDS = [
     "server_rss_mb",
     "server_cpu_percent",
     "pool_checked_out",
+    "pool_open",
     "pool_overflow",
 ]
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJsb2FkdGVzdC0wMDEifQ.c2lnbmF0dXJlLXZhbHVl"
@@ -135,7 +136,7 @@ def test_server_series_joins_the_time_series_by_second() -> None:
     assert rows[3] == {
         "t": 3, "requests": 0, "errors": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None,
         "server_rss_mb": 55.0, "server_cpu_percent": None, "pool_checked_out": None,
-        "pool_overflow": None,
+        "pool_open": None, "pool_overflow": None,
     }  # fmt: skip
 
 
