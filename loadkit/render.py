@@ -260,7 +260,7 @@ def chart_lines(drawn: Mapping[str, Path], output: Path) -> list[str]:
     lines = []
     for key, path in drawn.items():
         lines.append(f"![{key}]({os.path.relpath(path, output.parent)})")
-    missing = [key for key in charts.CHARTS if key not in drawn]
+    missing = [key for key in charts.ALL_CHARTS if key not in drawn]
     if missing:
         lines.append(f"No data for: {', '.join(missing)} (not measured in this run).")
     return lines + [""]

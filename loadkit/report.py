@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadkit import scenario_verdict
+from loadkit import distribution, scenario_verdict
 from loadkit.metrics import RunRecorder
 
 SCHEMA = "therapybridge-loadtest/1"
@@ -269,6 +269,12 @@ def build_report(
     for error in summary["errors"]:
         error["message"] = redact(error["message"])
     thresholds = [dict(t) for t in thresholds or []]
+    fine = distribution.fine_timeseries(
+        getattr(recorder, "samples", None) or [], server_series or [], t0, duration_s
+    )
+    charts = {"latency_distribution": distribution.latency_distribution(recorder.overall)}
+    if fine is not None:
+        charts["timeseries_fine"] = fine
     report = {
         "schema": SCHEMA,
         "test_name": test_name,
@@ -286,6 +292,7 @@ def build_report(
         "thresholds": thresholds,
         "passed": all(t.get("passed") is True for t in thresholds) and not interrupted,
         "environment": environment_info(seed=parameters.get("seed")),
+        **charts,
     }
     clash = set(extra or {}) & (set(report) | {"verdict", "reason"})
     if clash:

@@ -88,7 +88,7 @@ def a_report(name: str = "test_example", **overrides: object) -> dict:
 def test_report_has_every_schema_field_in_order() -> None:
     """build_report emits DESIGN.md's fields in its order, extras after them."""
     report = a_report(extra={"notes": "x"})
-    assert list(report) == [*SCHEMA_FIELDS, "notes"]
+    assert list(report) == [*SCHEMA_FIELDS, "latency_distribution", "notes"]
     assert report["schema"] == rp.SCHEMA and report["started_at"].startswith("1970-01-01T00:16:40")
     assert report["environment"]["seed"] == 42 and report["environment"]["cpus"] == os.cpu_count()
     assert list(report["timeseries"][0]) == TIMESERIES_FIELDS
