@@ -22,6 +22,7 @@ from loadkit.compare import CompareError, Comparison, compare_reports, compare_t
 from loadkit.markdown import fmt, table
 from loadkit.monitor import is_loopback
 from loadkit.render_compare import comparison_section
+from loadkit.render_verdicts import terminal_summary, verdict_count, verdict_rows, verdicts_section
 from loadkit.report import RESOURCE_FIELDS
 from loadkit.runfolder import RunFolderError, load_reports, load_run_info
 
@@ -54,6 +55,8 @@ POOL_FIELDS = (
     ("samples", "samples"),
 )
 ERROR_SAMPLES_SHOWN = 5
+# Installed here for the bundled reference backend, not the load generator's, nor any target's.
+BACKEND_PACKAGES = ("fastapi", "uvicorn", "sqlalchemy")
 
 
 def _common(reports: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
@@ -75,24 +78,6 @@ def database_of(reports: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) -
             if holder.get("database"):
                 return str(holder["database"])
     return "not recorded in the reports"
-
-
-def verdict_rows(reports: Sequence[Mapping], info: Mapping) -> list[dict[str, Any]]:
-    """{test_name, verdict, reason} of every scenario of the run: the reports', then the ones
-    run.json lists as not run."""
-    rows = []
-    for report in reports:
-        verdict, reason = scenario_verdict.of(report)
-        name = str(report.get("test_name"))
-        rows.append({"test_name": name, "verdict": verdict, "reason": reason})
-    return rows + scenario_verdict.not_run_entries(info, [r["test_name"] for r in rows])
-
-
-def verdict_count(rows: Sequence[Mapping[str, Any]]) -> str:
-    """ "3 of 5 (1 failed, 1 skipped)": passed of all, the others by verdict."""
-    counts = {v: sum(1 for r in rows if r["verdict"] == v) for v in scenario_verdict.VERDICTS}
-    others = [f"{n} {v.replace('_', ' ')}" for v, n in counts.items() if n and v != "passed"]
-    return f"{counts['passed']} of {len(rows)}" + (f" ({', '.join(others)})" if others else "")
 
 
 def run_section(run_dir: Path, reports: Sequence[Mapping], info: Mapping) -> list[str]:
@@ -121,14 +106,37 @@ def _server_on_this_machine(report: Mapping[str, Any]) -> bool:
     return is_loopback(host) and (report.get("resources") or {}).get("server_pid") is not None
 
 
-def machine_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The generating machine, from the first report's ``environment``."""
+def _backend_note(versions: Mapping[str, Any], info: Mapping[str, Any]) -> list[str]:
+    """The bundled reference backend's packages: the target's only when it was the target."""
+    found = [f"{name} {versions[name]}" for name in BACKEND_PACKAGES if versions.get(name)]
+    if not found:
+        return []
+    if "reference backend" in str(info.get("server") or ""):
+        return [f"The target was the bundled reference backend: {', '.join(found)}.", ""]
+    return [
+        f"{', '.join(found)} are installed here for the bundled reference backend; they are the "
+        "target's only if the target was that backend (the suite does not know the target's "
+        "own versions).",
+        "",
+    ]
+
+
+def machine_section(
+    reports: Sequence[Mapping[str, Any]], info: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The load-generating machine, from the first report's ``environment``; the reference
+    backend's packages apart, never as the target's."""
     env = next((r.get("environment") for r in reports if r.get("environment")), None) or {}
     versions = env.get("versions") or {}
     rows = [(k, env.get(k)) for k in ("cpus", "platform", "python", "commit", "seed") if k in env]
-    rows += [(f"{name} version", version) for name, version in sorted(versions.items())]
+    rows += [
+        (f"{name} version", version)
+        for name, version in sorted(versions.items())
+        if name not in BACKEND_PACKAGES
+    ]
     commits = {str((r.get("environment") or {}).get("commit")) for r in reports}
-    lines = ["## Machine", ""] + table(("", ""), rows or [("environment", None)])
+    lines = ["## Machine (load generator)", ""] + table(("", ""), rows or [("environment", None)])
+    lines += _backend_note(versions, info or {})
     shared = [r for r in reports if _server_on_this_machine(r)]
     if shared:
         lines += [
@@ -149,27 +157,6 @@ def verdict(report: Mapping[str, Any]) -> str:
     text = scenario_verdict.of(report)[0]
     text = "FAILED" if text == scenario_verdict.FAILED else text
     return text + (" (interrupted)" if report.get("interrupted") else "")
-
-
-def verdicts_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Every scenario of the run with its verdict; the reason for the ones that did not pass."""
-    lines = ["## Verdicts", "", f"{verdict_count(rows)} scenarios passed.", ""]
-    for row in rows:
-        name, verdict_ = row["test_name"], row["verdict"]
-        shown = "FAILED" if verdict_ == scenario_verdict.FAILED else verdict_.replace("_", " ")
-        reason = "" if verdict_ == scenario_verdict.PASSED else f": {fmt(row['reason'])}"
-        lines.append(f"- `{name}` {shown}{reason}")
-    return lines + [""]
-
-
-def terminal_summary(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The lines the CLI prints: one per scenario (verdict, and the reason unless passed)."""
-    width = max((len(r["test_name"]) for r in rows), default=0)
-    lines = []
-    for row in rows:
-        reason = "" if row["verdict"] == scenario_verdict.PASSED else f"  {row['reason']}"
-        lines.append(f"{row['test_name']:<{width}}  {row['verdict']:<7}{reason}".rstrip())
-    return lines + [f"{verdict_count(rows)} scenarios passed"]
 
 
 def summary_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -220,19 +207,20 @@ def pool_line(pool: Mapping[str, Any]) -> list[str]:
 
 
 def thresholds_lines(report: Mapping[str, Any]) -> list[str]:
-    """The scenario's thresholds with actual values."""
+    """The scenario's thresholds: what each measured (which summary, which endpoints), the limit,
+    the actual value and the result."""
     rows = [
         (
             t.get("metric"),
+            t.get("measured") or (f"`{t['endpoint']}`" if t.get("endpoint") else None),
             t.get("limit"),
             t.get("actual"),
             "passed" if t.get("passed") else "FAILED",
         )
         for t in report.get("thresholds") or []
     ]
-    return (
-        table(("threshold", "limit", "actual", "result"), rows) if rows else ["No thresholds.", ""]
-    )
+    headers = ("threshold", "measured", "limit", "actual", "result")
+    return table(headers, rows) if rows else ["No thresholds.", ""]
 
 
 def endpoint_lines(report: Mapping[str, Any]) -> list[str]:
@@ -308,7 +296,7 @@ def render_markdown(
     if not reports:
         lines += ["No scenario report was written in this run.", ""]
         return "\n".join(lines + (verdicts_section(rows) if rows else []))
-    lines += run_section(run_dir, reports, info) + machine_section(reports)
+    lines += run_section(run_dir, reports, info) + machine_section(reports, info)
     lines += verdicts_section(rows) + summary_section(reports) + bottleneck_section(reports)
     if comparison is not None:
         lines += comparison_section(comparison)

@@ -244,6 +244,21 @@ def merge_timeseries(rows: list[dict], server_series: Iterable[dict], t0: float)
     return merged
 
 
+def _measured(row: dict, summary: dict) -> dict:
+    """The row with ``measured`` saying what it is, when the caller did not say: the report's
+    summary figure (all requests, every endpoint) when the actual is that figure."""
+    if row.get("measured"):
+        return row
+    value = summary.get(str(row.get("metric")))
+    if value is not None and value == row.get("actual"):
+        row["measured"] = f"the summary of all {summary.get('total_requests')} requests"
+    elif str(row.get("metric")) in summary:
+        row["measured"] = "a figure the scenario computed itself (differs from the summary's)"
+    else:
+        row["measured"] = "the scenario's own check"
+    return row
+
+
 def build_report(
     *,
     test_name: str,
@@ -268,7 +283,7 @@ def build_report(
     summary["timeseries"] = merge_timeseries(summary["timeseries"], server_series or [], t0)
     for error in summary["errors"]:
         error["message"] = redact(error["message"])
-    thresholds = [dict(t) for t in thresholds or []]
+    thresholds = [_measured(dict(t), summary) for t in thresholds or []]
     fine = distribution.fine_timeseries(
         getattr(recorder, "samples", None) or [], server_series or [], t0, duration_s
     )
