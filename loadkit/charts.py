@@ -153,7 +153,7 @@ def figure(
         axis.set_ylabel(y_label)
         axis.set_title(f"{title}: {label}")
         axis.grid(True, alpha=0.3)
-        axis.set_ylim(bottom=0)
+        axis.set_ylim(0, max(axis.get_ylim()[1], 1e-9) * 1.1)  # from 0, a line never on the frame
         last = max((float(r.get("t", 0)) for r in series), default=0.0) + step
         axis.set_xlim(0, max(last, span_s or 0.0))
         handles, labels = axis.get_legend_handles_labels()
