@@ -11,7 +11,7 @@ from pathlib import Path
 from loadkit import bottlenecks, canary, cost, engine, render, report
 from loadkit.evidence import MIN_SAMPLES
 from loadkit.http import Request
-from loadkit.outcome import Outcome, reporting
+from loadkit.outcome import Outcome, inconclusive, reporting
 from loadkit.trace import Sample
 from tests.runner.reports import constant_scenario
 from tests.runner.tiny_server import serve
@@ -114,3 +114,17 @@ def test_probe_whose_requests_all_failed_is_not_passed(tmp_path: Path) -> None:
     assert written["total_requests"] == 24 and written["passed"] is False
     assert written["verdict"] == "failed"
     assert written["reason"].startswith("inconclusive: all 24 requests failed (http_4xx 24")
+
+
+def test_some_failed_requests_make_a_load_probe_inconclusive() -> None:
+    """With any_failed (the event-loop probe), 3 failed of 10 is inconclusive; without, fine."""
+    outcome = Outcome("event_loop_probe", "http://127.0.0.1:9", "default")
+    for i in range(10):
+        failed = i < 3
+        outcome.recorder.record(
+            "POST /api/sessions/upload", 0.01, status=429 if failed else 201,
+            error_kind="http_4xx" if failed else None, message="rate limited" if failed else "",
+        )  # fmt: skip
+    assert inconclusive(outcome.recorder) is None
+    problem = inconclusive(outcome.recorder, any_failed=True)
+    assert problem.startswith("inconclusive: 3 of 10 requests failed (http_4xx 3; first: ")
