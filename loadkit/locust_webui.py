@@ -77,7 +77,8 @@ def tab_rows(run: LocustRun | None, state: str) -> list[dict]:
     ]
     figures += [
         (
-            f"  {r['metric']} <= {r['limit']}",
+            f"  {r['metric']} <= {r['limit']}"
+            + (f" ({r['endpoint']})" if r.get("endpoint") else ""),
             f"{_fmt(r['actual'])} {'pass' if r['passed'] else 'FAIL'}",
         )
         for r in rows

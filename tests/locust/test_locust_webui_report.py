@@ -102,6 +102,8 @@ def test_server_tab_shows_pool_connections_not_overflow(stopped_ui) -> None:
     in_use, opened = rows["DB pool connections in use"], rows["DB pool connections open"]
     capacity = rows["DB pool capacity (size + max_overflow)"]
     assert float(capacity) > 0 and 0 <= float(in_use) <= float(opened) <= float(capacity)
+    read_p95 = [k for k in rows if k.strip().startswith("response_time_p95_ms <=")]
+    assert read_p95 and read_p95[0].endswith(")"), rows  # names the endpoint it measured
     feed = json.loads(_get(url + "/server-charts/data")[2])["series"]
     assert "pool_overflow" not in feed
     assert all(v is None or v >= 0 for v in feed["pool_open"])
