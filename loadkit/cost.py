@@ -9,7 +9,10 @@ one the data allows:
 - ``time_share``: the run's CPU split by each endpoint's share of server time (requests x average
   latency), for a Locust run, whose recorder keeps no per-endpoint time series; latency includes
   waiting, so this over-charges slow endpoints.
-All are estimates, and the report's ``cost.method`` says which one it is.
+All are estimates, and the report's ``cost.method`` says which one it is; ``cost.intervals`` is the
+number of CPU intervals it rests on (None for ``time_share``: the run's CPU average). An endpoint's
+CPU per request never exceeds its own average response time (one request runs on one core at a
+time): a larger estimate is capped at it and marked ``capped``.
 """
 
 from __future__ import annotations
@@ -73,12 +76,21 @@ def estimate(samples: list, cpu_rows: Iterable[Mapping]) -> dict | None:
     varied = len(intervals) >= MIN_ROWS_PER_ENDPOINT * len(names) and (
         np.linalg.matrix_rank(counts) == len(names)
     )
+    avg_ms = [_avg_ms(samples, name) for name in names]
     if len(names) > 1 and varied:
         coef = _nnls(counts, cpu)
-        return _block("regression", names, counts.sum(axis=0), coef, total_cpu)
-    requests = counts.sum(axis=0)
-    coef = np.where(requests > 0, total_cpu / max(requests.sum(), 1), 0.0)
-    return _block("requests_share", names, requests, coef, total_cpu)
+        block = _block("regression", names, counts.sum(axis=0), coef, total_cpu, avg_ms)
+    else:
+        requests = counts.sum(axis=0)
+        coef = np.where(requests > 0, total_cpu / max(requests.sum(), 1), 0.0)
+        block = _block("requests_share", names, requests, coef, total_cpu, avg_ms)
+    return {**block, "intervals": len(intervals)}
+
+
+def _avg_ms(samples: list, name: str) -> float | None:
+    """The average response time (ms) of one endpoint's answered requests."""
+    times = [s.latency_s for s in samples if s.endpoint == name and s.latency_s is not None]
+    return sum(times) / len(times) * 1000 if times else None
 
 
 def time_share(endpoints: Mapping[str, Mapping], cpu_seconds: float | None) -> dict | None:
@@ -94,21 +106,32 @@ def time_share(endpoints: Mapping[str, Mapping], cpu_seconds: float | None) -> d
     names = [n for n, _, _ in rows]
     requests = np.array([q for _, q, _ in rows], dtype=float)
     coef = np.array([cpu_seconds * (a / busy) for _, _, a in rows])
-    return _block("time_share", names, requests, coef, cpu_seconds)
+    avg_ms = [a for _, _, a in rows]
+    return {**_block("time_share", names, requests, coef, cpu_seconds, avg_ms), "intervals": None}
 
 
-def _block(method: str, names, requests, coef, total_cpu: float) -> dict:
+def _endpoint(requests: float, coef: float, share: float, avg_ms: float | None) -> dict:
+    """One endpoint's figures; CPU per request capped at the request's own average time."""
+    ms = float(coef) * 1000
+    capped = avg_ms is not None and ms > avg_ms
+    return {
+        "requests": int(requests),
+        "cpu_ms_per_request": round(min(ms, avg_ms) if capped else ms, 3),
+        "response_time_avg_ms": None if avg_ms is None else round(avg_ms, 3),
+        "capped": capped,
+        "estimate_ms": round(ms, 3),
+        "cpu_share_percent": share,
+    }
+
+
+def _block(method: str, names, requests, coef, total_cpu: float, avg_ms) -> dict:
     spent = [float(c * q) for c, q in zip(coef, requests, strict=True)]
     total_spent = sum(spent) or 1.0
+    rows = zip(names, requests, coef, spent, avg_ms, strict=True)
     return {
         "method": method,
         "server_cpu_s": round(total_cpu, 3),
         "endpoints": {
-            name: {
-                "requests": int(q),
-                "cpu_ms_per_request": round(float(c) * 1000, 3),
-                "cpu_share_percent": round(100 * s / total_spent, 1),
-            }
-            for name, q, c, s in zip(names, requests, coef, spent, strict=True)
+            name: _endpoint(q, c, round(100 * s / total_spent, 1), a) for name, q, c, s, a in rows
         },
     }

@@ -2,13 +2,14 @@
 recorder.
 
 Pure functions, no Locust import. Figures:
-- ``response_time_p95_ms``: the worst p95 of the read endpoints (everything but uploads and the
-  token routes, whose cost is password hashing by design), with the endpoint named in the row;
+- ``response_time_p95_ms``: the worst p95 of the read endpoints (everything but uploads, the
+  token routes, whose cost is password hashing by design, and the defect prober's ``probe ...``
+  requests), with the endpoint named in the row;
 - ``upload_response_time_p95_ms``: p95 of POST /api/sessions/upload;
 - ``error_rate_percent``, ``generator_cpu_percent`` (the busiest load-generator process);
 - ``failed_logins``: at most 0; a persona that cannot log in did not test what it should have.
 A limit whose figure does not apply to this run (no upload was made, say) is skipped and listed as
-such, never passed silently.
+such, never passed silently. Each row says in ``measured`` which figure, of which requests, it is.
 """
 
 from __future__ import annotations
@@ -21,6 +22,21 @@ UPLOAD_ENDPOINT = endpoint("POST", SESSION_UPLOAD)
 LOGIN_ENDPOINT = endpoint("POST", LOGIN)
 TOKEN_ENDPOINTS = frozenset(endpoint("POST", p) for p in (LOGIN, REFRESH, SIGNUP))
 THRESHOLD_GROUP = "locust"
+PROBE_PREFIX = "probe "  # the defect prober names its requests "probe <METHOD> <route>"
+MEASURED = {
+    "upload_response_time_p95_ms": f"p95 of {UPLOAD_ENDPOINT}",
+    "error_rate_percent": "failed / all requests of every persona, probes included",
+    "generator_cpu_percent": "CPU of the busiest load-generator process",
+}
+
+
+def is_read(name: str) -> bool:
+    """Whether an endpoint counts as a read for the read p95 (not an upload, token or probe)."""
+    return (
+        name != UPLOAD_ENDPOINT
+        and name not in TOKEN_ENDPOINTS
+        and not name.startswith(PROBE_PREFIX)
+    )
 
 
 def _p95_ms(recorder: RunRecorder, name: str) -> float | None:
@@ -35,9 +51,7 @@ def worst_read_p95(recorder: RunRecorder) -> tuple[str | None, float | None]:
     reads = [
         (p95, name)
         for name in recorder.endpoints
-        if name != UPLOAD_ENDPOINT
-        and name not in TOKEN_ENDPOINTS
-        and (p95 := _p95_ms(recorder, name)) is not None
+        if is_read(name) and (p95 := _p95_ms(recorder, name)) is not None
     ]
     if not reads:
         return None, None
@@ -85,10 +99,18 @@ def thresholds(
     rows = check(actual, used)
     worst, _ = worst_read_p95(recorder)
     for row in rows:
+        row["measured"] = MEASURED.get(row["metric"], "")
         if row["metric"] == "response_time_p95_ms" and worst:
             row["endpoint"] = worst
+            row["measured"] = (
+                f"p95 of the slowest read endpoint, {worst} (uploads, token routes and "
+                "probe requests excluded)"
+            )
     logins = failed_logins(recorder)
-    rows.append({"metric": "failed_logins", "limit": 0, "actual": logins, "passed": logins == 0})
+    rows.append(
+        {"metric": "failed_logins", "limit": 0, "actual": logins, "passed": logins == 0,
+         "measured": f"failures of {LOGIN_ENDPOINT}"}
+    )  # fmt: skip
     return rows, skipped
 
 

@@ -1,9 +1,11 @@
-"""The server, in Locust's own web UI: a "Server" tab and a page of live charts, served offline.
+"""The server, in Locust's own web UI: a "Server" tab, live charts and the run's report.
 
 The tab uses Locust's extension points (``extended_tabs`` / ``extended_tables`` in the template
 arguments, rows added to /stats/requests as ``extended_stats``). The charts page (/server-charts)
 and its JSON feed (/server-charts/data) are routes on Locust's Flask app; the page and uPlot are
-files in loadkit/webui.
+files in loadkit/webui. When a test stops, the run folder is rendered (``python -m loadkit.render``
+in a child process) and /server-report shows report.md and its charts; the tab names the folder.
+Opt-in personas (DefectProber) start unticked in the class picker (webui/picker.js).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify, request, send_from_directory
 
-from loadkit import locust_verdict
+from loadkit import locust_report_page, locust_verdict
 from loadkit.locust_run import LocustRun
 
 WEBUI_DIR = Path(__file__).resolve().parent / "webui"
@@ -25,7 +27,6 @@ _SERIES_KEYS = (
     "server_rss_mb",
     "server_cpu_percent",
     "pool_checked_out",
-    "pool_overflow",
     "p95_ms",
     "requests_per_second",
 )
@@ -39,21 +40,36 @@ def _fmt(value: object, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+def pool_now(run: LocustRun) -> dict:
+    """The pool in connections now: in use, open (size + overflow) and capacity; None unknown."""
+    pool = run.pool.summary() if run.pool is not None else {}
+    last = run.pool.samples()[-1:] if run.pool is not None else []
+    size, overflow = pool.get("size"), last[0].get("overflow") if last else None
+    return {
+        "in_use": last[0].get("checked_out") if last else None,
+        "open": size + overflow if None not in (size, overflow) else None,
+        "capacity": pool.get("capacity"),
+    }
+
+
 def tab_rows(run: LocustRun | None, state: str) -> list[dict]:
     """The Server tab's rows: {metric, value}; figures move while a test runs."""
     if run is None:
         return [{"metric": "Test", "value": "not configured"}]
-    live = run.live_row()
+    live, pool = run.live_row(), pool_now(run)
     rows, _ = run.thresholds()
     server = run.server.summary() if run.server is not None else {}
     figures = [
         ("Test", state),
+        ("Run folder", locust_report_page.STATUS.folder_text()),
+        ("Report", locust_report_page.STATUS.text()),
         ("Server PID", _fmt(server.get("server_pid"))),
         ("Server RSS now (MB)", _fmt(live["server_rss_mb"])),
         ("Server RSS growth (MB)", _fmt(server.get("memory_growth_mb"))),
         ("Server CPU now (%)", _fmt(live["server_cpu_percent"])),
-        ("DB pool checked out", _fmt(live["pool_checked_out"])),
-        ("DB pool overflow", _fmt(live["pool_overflow"])),
+        ("DB pool connections in use", _fmt(pool["in_use"])),
+        ("DB pool connections open", _fmt(pool["open"])),
+        ("DB pool capacity (size + max_overflow)", _fmt(pool["capacity"])),
         (f"p95, last {5} s (ms)", _fmt(live["p95_ms"])),
         ("Requests recorded", _fmt(run.recorder.total)),
         ("Load generator CPU (%)", _fmt(run.generator_cpu_percent())),
@@ -61,7 +77,8 @@ def tab_rows(run: LocustRun | None, state: str) -> list[dict]:
     ]
     figures += [
         (
-            f"  {r['metric']} <= {r['limit']}",
+            f"  {r['metric']} <= {r['limit']}"
+            + (f" ({r['endpoint']})" if r.get("endpoint") else ""),
             f"{_fmt(r['actual'])} {'pass' if r['passed'] else 'FAIL'}",
         )
         for r in rows
@@ -76,6 +93,13 @@ def chart_data(run: LocustRun | None, state: str) -> dict:
     series = {"t": [r["t"] for r in rows]}
     for key in _SERIES_KEYS:
         series[key] = [r[key] for r in rows]
+    pool = (run.pool.summary() if run is not None and run.pool is not None else {}) or {}
+    size = pool.get("size")
+    series["pool_open"] = [
+        size + r["pool_overflow"] if None not in (size, r.get("pool_overflow")) else None
+        for r in rows
+    ]
+    series["pool_capacity"] = [pool.get("capacity") for _ in rows]
     verdict = {"passed": None, "text": "no figures yet"}
     if run is not None and run.recorder.total:
         checks, _ = run.thresholds()
@@ -107,6 +131,8 @@ def install(environment: object, get_run: Callable[[], LocustRun | None]) -> Non
             body = response.get_json()
             body["extended_stats"] = [{"key": TAB_KEY, "data": tab_rows(get_run(), state())}]
             response.set_data(json.dumps(body))
+        elif request.path == "/" and response.mimetype == "text/html":
+            response.set_data(_with_picker_script(response.get_data(as_text=True), environment))
         return response
 
     blueprint = Blueprint(
@@ -126,4 +152,22 @@ def install(environment: object, get_run: Callable[[], LocustRun | None]) -> Non
     def server_charts_data():  # noqa: ANN202 - Flask view
         return jsonify(chart_data(get_run(), state()))
 
+    locust_report_page.add_routes(blueprint, web_ui)
     web_ui.app.register_blueprint(blueprint)
+    locust_report_page.render_on_stop(environment)
+
+
+def unticked_classes(environment: object) -> list[str]:
+    """Personas the picker offers but a default test does not run (opt-in: DefectProber)."""
+    chosen = {cls.__name__ for cls in environment.user_classes}
+    return sorted(set(environment.available_user_classes or {}) - chosen)
+
+
+def _with_picker_script(html: str, environment: object) -> str:
+    """Locust's page with the script that unticks the opt-in personas in its class picker."""
+    names = json.dumps(unticked_classes(environment))
+    script = (
+        f"<script>window.LOADKIT_UNTICKED = {names};</script>"
+        '<script src="/loadkit-webui/picker.js"></script>'
+    )
+    return html.replace("</body>", script + "</body>", 1)

@@ -299,12 +299,19 @@ class PoolMonitor:
             return [dict(s) for s in self._samples]
 
     def summary(self) -> dict:
-        """The report's db_pool block; figures no sample had are None."""
+        """The report's db_pool block; figures no sample had are None.
+
+        In connections: ``checked_out_max`` (in use), ``open_max`` (size + overflow: SQLAlchemy's
+        overflow is negative while fewer than ``size`` connections are open) and ``capacity``
+        (size + max_overflow). ``overflow_max`` is SQLAlchemy's raw counter, not a count."""
         rows = [s for s in self.samples() if any(s[k] is not None for k in _POOL_FIELDS)]
+        size, extra = _last(rows, "size"), _last(rows, "max_overflow")
         out = {
-            "size": _last(rows, "size"),
-            "max_overflow": _last(rows, "max_overflow"),
+            "size": size,
+            "max_overflow": extra,
             "checked_out_max": _max(rows, "checked_out"),
+            "open_max": max((n for n in open_connections(rows) if n is not None), default=None),
+            "capacity": size + extra if None not in (size, extra) and extra >= 0 else None,
             "overflow_max": _max(rows, "overflow"),
             "exhaustion_events": _exhaustion_events(rows),
             "samples": len(rows),
@@ -313,6 +320,17 @@ class PoolMonitor:
             out["exhaustion_events"] = None
             out["unavailable_reason"] = f"no pool figures in {len(self.samples())} /health samples"
         return out
+
+
+def open_connections(rows: list[dict]) -> list[float | int | None]:
+    """Open connections (size + overflow) per sample, size carried over from earlier samples;
+    None where either is unknown (in the order of ``rows``)."""
+    size, out = None, []
+    for row in rows:
+        size = row.get("size") if row.get("size") is not None else size
+        overflow = row.get("overflow")
+        out.append(size + overflow if None not in (size, overflow) else None)
+    return out
 
 
 def _last(rows: list[dict], key: str) -> float | int | None:
@@ -342,24 +360,28 @@ def _exhaustion_events(rows: list[dict]) -> int:
 
 
 def server_series(server: ServerMonitor, pool: PoolMonitor | None) -> list[dict]:
-    """Rows for build_report's time series: one per sample, the other monitor's fields None."""
+    """Rows for build_report's time series: one per sample, the other monitor's fields None;
+    ``pool_open`` is size + overflow, in connections."""
     rows = [
         {
             "t": s["t"],
             "server_rss_mb": s["rss_mb"],
             "server_cpu_percent": s["cpu_percent"],
             "pool_checked_out": None,
+            "pool_open": None,
             "pool_overflow": None,
         }
         for s in server.samples()
     ]
-    for s in pool.samples() if pool is not None else []:
+    samples = pool.samples() if pool is not None else []
+    for s, opened in zip(samples, open_connections(samples), strict=True):
         rows.append(
             {
                 "t": s["t"],
                 "server_rss_mb": None,
                 "server_cpu_percent": None,
                 "pool_checked_out": s["checked_out"],
+                "pool_open": opened,
                 "pool_overflow": s["overflow"],
             }
         )

@@ -3,6 +3,8 @@
 A scenario fills an `Outcome` (recorder, monitors' blocks, thresholds, problems); `reporting()`
 writes the report whatever happens (failure, exception, Ctrl-C: then ``interrupted`` is true), and
 `failure_message()` turns failed thresholds and problems into the one message a test asserts with.
+A scenario whose every request failed measured nothing it was meant to: `reporting()` adds that as
+a problem ("inconclusive"), so such a probe is never passed by thresholds that saw no load.
 """
 
 from __future__ import annotations
@@ -89,7 +91,27 @@ def reporting(outcome: Outcome, directory: Path) -> Iterator[Outcome]:
         outcome.problems.append(f"the scenario raised {type(exc).__name__}: {exc}")
         raise
     finally:
+        told = any(p.startswith("inconclusive:") for p in outcome.problems)
+        outcome.problems += [m for m in [inconclusive(outcome.recorder)] if m and not told]
         report.write_report(outcome.build(), directory)
+
+
+def inconclusive(recorder: TracingRecorder, *, any_failed: bool = False) -> str | None:
+    """The problem of a run whose every request failed (with ``any_failed``: any request, for a
+    probe whose load must all land to mean anything), with the kinds and the first error."""
+    if not recorder.total or not recorder.failures:
+        return None
+    if not any_failed and recorder.failures < recorder.total:
+        return None
+    summary = recorder.summary(duration_s=1.0)
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary["errors_by_kind"].items()) if n)
+    first = summary["errors"][0] if summary["errors"] else {}
+    where = f"; first: {first.get('endpoint')} {first.get('status')} {first.get('message')}"
+    share = "all" if recorder.failures == recorder.total else f"{recorder.failures} of"
+    return (
+        f"inconclusive: {share} {recorder.total} requests failed ({kinds}"
+        f"{where if first else ''}), so the scenario did not measure what it was meant to"
+    )
 
 
 def failure_message(thresholds: list[dict], problems: list[str]) -> str | None:

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from loadkit.evidence import MIN_SAMPLES, too_few
+
 QUEUE_P95_OVER_P50 = 5.0
 QUEUE_MIN_P95_MS = 100.0
-MIN_SAMPLES = 3
 
 
 def judge(db_pool: Mapping, series: Iterable[Mapping], summary: Mapping, users: int | None) -> dict:
-    """{complete: True/False/None, reason} for a run with pool sampling."""
+    """{complete: True/False/None, reason, samples} for a run with pool sampling."""
     out = [r["pool_checked_out"] for r in series if r.get("pool_checked_out") is not None]
-    size = db_pool.get("size")
-    if len(out) < MIN_SAMPLES or size is None:
-        return {"complete": None, "reason": f"{len(out)} pool samples: too few to judge"}
+    return {**_judge(out, db_pool.get("size"), summary, users), "samples": len(out)}
+
+
+def _judge(out: list, size, summary: Mapping, users: int | None) -> dict:
+    if len(out) < MIN_SAMPLES:
+        return {"complete": None, "reason": too_few("the pool figures", len(out))}
+    if size is None:
+        return {"complete": None, "reason": "the pool size is unknown (not in /health)"}
     p50, p95 = summary.get("response_time_p50_ms"), summary.get("response_time_p95_ms")
     if max(out) == min(out) and users is not None and users > size:
         return {

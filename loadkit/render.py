@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadkit import bottlenecks, charts
+from loadkit import bottlenecks, charts, scenario_verdict
 from loadkit.compare import CompareError, Comparison, compare_reports, compare_table, profile_name
+from loadkit.markdown import fmt, table
 from loadkit.monitor import is_loopback
+from loadkit.render_compare import comparison_section
+from loadkit.render_verdicts import terminal_summary, verdict_count, verdict_rows, verdicts_section
 from loadkit.report import RESOURCE_FIELDS
 from loadkit.runfolder import RunFolderError, load_reports, load_run_info
 
@@ -41,33 +44,19 @@ ENDPOINT_FIELDS = (
     ("p99 ms", "response_time_p99_ms"),
     ("max ms", "response_time_max_ms"),
 )
+# The DB pool line, in connections (SQLAlchemy's raw, negative-going overflow is not shown).
 POOL_FIELDS = (
-    "size",
-    "max_overflow",
-    "checked_out_max",
-    "overflow_max",
-    "exhaustion_events",
-    "samples",
+    ("in use max", "checked_out_max"),
+    ("open max", "open_max"),
+    ("capacity", "capacity"),
+    ("size", "size"),
+    ("max_overflow", "max_overflow"),
+    ("exhaustion events", "exhaustion_events"),
+    ("samples", "samples"),
 )
 ERROR_SAMPLES_SHOWN = 5
-
-
-def fmt(value: Any) -> str:
-    """A report value as printed: floats with 2 decimals, integers as they are, missing as n/a."""
-    if value is None or value == "":
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    """A Markdown table."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(fmt(cell) for cell in row) + " |" for row in rows]
-    return lines + [""]
+# Installed here for the bundled reference backend, not the load generator's, nor any target's.
+BACKEND_PACKAGES = ("fastapi", "uvicorn", "sqlalchemy")
 
 
 def _common(reports: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
@@ -93,7 +82,6 @@ def database_of(reports: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) -
 
 def run_section(run_dir: Path, reports: Sequence[Mapping], info: Mapping) -> list[str]:
     """Preset, target, database, profile, start and overall verdict."""
-    passed = [r for r in reports if r.get("passed") is True]
     targets = _common(reports, "target") or [info.get("target")]
     rows = [
         ("run folder", run_dir.name),
@@ -105,7 +93,7 @@ def run_section(run_dir: Path, reports: Sequence[Mapping], info: Mapping) -> lis
         ("database", database_of(reports, info)),
         ("profile", ", ".join(str(p) for p in _common(reports, "profile")) or None),
         ("started (UTC)", min((str(r.get("started_at")) for r in reports), default=None)),
-        ("scenarios meeting their targets", f"{len(passed)} of {len(reports)}"),
+        ("scenarios meeting their targets", verdict_count(verdict_rows(reports, info))),
     ]
     if info.get("load_exit_code") is not None:
         rows.append(("load step exit code", info.get("load_exit_code")))
@@ -118,14 +106,37 @@ def _server_on_this_machine(report: Mapping[str, Any]) -> bool:
     return is_loopback(host) and (report.get("resources") or {}).get("server_pid") is not None
 
 
-def machine_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The generating machine, from the first report's ``environment``."""
+def _backend_note(versions: Mapping[str, Any], info: Mapping[str, Any]) -> list[str]:
+    """The bundled reference backend's packages: the target's only when it was the target."""
+    found = [f"{name} {versions[name]}" for name in BACKEND_PACKAGES if versions.get(name)]
+    if not found:
+        return []
+    if "reference backend" in str(info.get("server") or ""):
+        return [f"The target was the bundled reference backend: {', '.join(found)}.", ""]
+    return [
+        f"{', '.join(found)} are installed here for the bundled reference backend; they are the "
+        "target's only if the target was that backend (the suite does not know the target's "
+        "own versions).",
+        "",
+    ]
+
+
+def machine_section(
+    reports: Sequence[Mapping[str, Any]], info: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The load-generating machine, from the first report's ``environment``; the reference
+    backend's packages apart, never as the target's."""
     env = next((r.get("environment") for r in reports if r.get("environment")), None) or {}
     versions = env.get("versions") or {}
     rows = [(k, env.get(k)) for k in ("cpus", "platform", "python", "commit", "seed") if k in env]
-    rows += [(f"{name} version", version) for name, version in sorted(versions.items())]
+    rows += [
+        (f"{name} version", version)
+        for name, version in sorted(versions.items())
+        if name not in BACKEND_PACKAGES
+    ]
     commits = {str((r.get("environment") or {}).get("commit")) for r in reports}
-    lines = ["## Machine", ""] + table(("", ""), rows or [("environment", None)])
+    lines = ["## Machine (load generator)", ""] + table(("", ""), rows or [("environment", None)])
+    lines += _backend_note(versions, info or {})
     shared = [r for r in reports if _server_on_this_machine(r)]
     if shared:
         lines += [
@@ -142,8 +153,9 @@ def machine_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def verdict(report: Mapping[str, Any]) -> str:
-    """passed / FAILED / unknown, with interrupted noted."""
-    text = {True: "passed", False: "FAILED"}.get(report.get("passed"), "unknown")
+    """passed / FAILED / skipped, with interrupted noted."""
+    text = scenario_verdict.of(report)[0]
+    text = "FAILED" if text == scenario_verdict.FAILED else text
     return text + (" (interrupted)" if report.get("interrupted") else "")
 
 
@@ -171,38 +183,6 @@ def bottleneck_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-def comparison_section(result: Comparison) -> list[str]:
-    """Each compared metric with its tolerance and verdict."""
-    lines = [f"## Comparison with {result.old_label}", ""]
-    rows = []
-    for d in result.deltas:
-        pct = d.change_percent
-        change = f"{d.change:+.2f}" + (f" ({pct:+.1f}%)" if pct is not None else "")
-        rows.append(
-            (d.scenario, d.metric, d.old, d.new, change, d.tolerance.describe(),
-             "REGRESSION" if d.regression else "ok")
-        )  # fmt: skip
-    headers = (
-        "scenario",
-        "metric",
-        result.old_label,
-        result.new_label,
-        "change",
-        "tolerance",
-        "verdict",
-    )
-    lines += table(headers, rows) if rows else ["No metric in common with a tolerance.", ""]
-    for name in result.only_old:
-        lines.append(f"- `{name}` ran only in {result.old_label}.")
-    for name in result.only_new:
-        lines.append(f"- `{name}` ran only in {result.new_label}.")
-    lines += [
-        f"{len(result.regressions)} regressions past tolerance in {len(result.deltas)} compared.",
-        "",
-    ]
-    return lines
-
-
 def _kv_line(
     title: str, mapping: Mapping[str, Any], keys: Sequence[str] | None = None
 ) -> list[str]:
@@ -218,20 +198,29 @@ def _block_line(title: str, block: Mapping[str, Any], keys: Sequence[str]) -> li
     return _kv_line(title, block, keys)
 
 
+def pool_line(pool: Mapping[str, Any]) -> list[str]:
+    """The DB pool in connections: in use, open and capacity; unknown figures as n/a."""
+    if pool.get("unavailable_reason"):
+        return [f"DB pool: unavailable ({fmt(pool['unavailable_reason'])}).", ""]
+    parts = [f"{label} {fmt(pool.get(key))}" for label, key in POOL_FIELDS]
+    return ["DB pool (connections): " + ", ".join(parts) + ".", ""]
+
+
 def thresholds_lines(report: Mapping[str, Any]) -> list[str]:
-    """The scenario's thresholds with actual values."""
+    """The scenario's thresholds: what each measured (which summary, which endpoints), the limit,
+    the actual value and the result."""
     rows = [
         (
             t.get("metric"),
+            t.get("measured") or (f"`{t['endpoint']}`" if t.get("endpoint") else None),
             t.get("limit"),
             t.get("actual"),
             "passed" if t.get("passed") else "FAILED",
         )
         for t in report.get("thresholds") or []
     ]
-    return (
-        table(("threshold", "limit", "actual", "result"), rows) if rows else ["No thresholds.", ""]
-    )
+    headers = ("threshold", "measured", "limit", "actual", "result")
+    return table(headers, rows) if rows else ["No thresholds.", ""]
 
 
 def endpoint_lines(report: Mapping[str, Any]) -> list[str]:
@@ -259,7 +248,7 @@ def chart_lines(drawn: Mapping[str, Path], output: Path) -> list[str]:
     lines = []
     for key, path in drawn.items():
         lines.append(f"![{key}]({os.path.relpath(path, output.parent)})")
-    missing = [key for key in charts.CHARTS if key not in drawn]
+    missing = [key for key in charts.ALL_CHARTS if key not in drawn]
     if missing:
         lines.append(f"No data for: {', '.join(missing)} (not measured in this run).")
     return lines + [""]
@@ -280,7 +269,7 @@ def scenario_section(
     lines += _kv_line("Errors by kind", report.get("errors_by_kind") or {})
     lines += _kv_line("Late starts", report, ("late_starts",))
     lines += _block_line("Server resources", report.get("resources") or {}, RESOURCE_FIELDS)
-    lines += _block_line("DB pool", report.get("db_pool") or {}, POOL_FIELDS)
+    lines += pool_line(report.get("db_pool") or {})
     return lines + error_lines(report) + chart_lines(drawn, output)
 
 
@@ -303,10 +292,12 @@ def render_markdown(
         "in that folder; every figure below is read from them.",
         "",
     ]
+    rows = verdict_rows(reports, info)
     if not reports:
-        return "\n".join(lines + ["No scenario report was written in this run.", ""])
-    lines += run_section(run_dir, reports, info) + machine_section(reports)
-    lines += summary_section(reports) + bottleneck_section(reports)
+        lines += ["No scenario report was written in this run.", ""]
+        return "\n".join(lines + (verdicts_section(rows) if rows else []))
+    lines += run_section(run_dir, reports, info) + machine_section(reports, info)
+    lines += verdicts_section(rows) + summary_section(reports) + bottleneck_section(reports)
     if comparison is not None:
         lines += comparison_section(comparison)
     lines += ["## Scenarios", ""]
@@ -393,6 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RunFolderError, CompareError) as exc:
         print(f"render: {exc}", file=sys.stderr)
         return 2
+    rows = verdict_rows(load_reports(args.run_dir), load_run_info(args.run_dir))
+    print("\n".join(terminal_summary(rows)))
     print(f"report: {path}")
     if comparison is not None and comparison.regressions:
         print(f"render: {len(comparison.regressions)} regressions past tolerance", file=sys.stderr)

@@ -1,6 +1,7 @@
 """The run report: one JSON schema for every run, its run folder, atomic writing, redaction.
 
-Field order follows DESIGN.md ("The report"). Unknown figures are None, never 0. A report is
+Field order follows DESIGN.md ("The report"), with ``verdict`` and ``reason`` after ``passed``
+(loadkit.scenario_verdict). Unknown figures are None, never 0. A report is
 written with a temporary file in the same folder, fsync and `os.replace`, so a reader sees the old
 file or the new one, never half of one; write it from a ``finally`` block and it also survives a
 failed or interrupted run.
@@ -21,6 +22,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from loadkit import distribution, scenario_verdict
 from loadkit.metrics import RunRecorder
 
 SCHEMA = "therapybridge-loadtest/1"
@@ -50,6 +52,8 @@ DB_POOL_FIELDS = (
     "size",
     "max_overflow",
     "checked_out_max",
+    "open_max",
+    "capacity",
     "overflow_max",
     "exhaustion_events",
     "samples",
@@ -58,6 +62,7 @@ SERVER_SERIES_FIELDS = (
     "server_rss_mb",
     "server_cpu_percent",
     "pool_checked_out",
+    "pool_open",
     "pool_overflow",
 )
 
@@ -239,6 +244,21 @@ def merge_timeseries(rows: list[dict], server_series: Iterable[dict], t0: float)
     return merged
 
 
+def _measured(row: dict, summary: dict) -> dict:
+    """The row with ``measured`` saying what it is, when the caller did not say: the report's
+    summary figure (all requests, every endpoint) when the actual is that figure."""
+    if row.get("measured"):
+        return row
+    value = summary.get(str(row.get("metric")))
+    if value is not None and value == row.get("actual"):
+        row["measured"] = f"the summary of all {summary.get('total_requests')} requests"
+    elif str(row.get("metric")) in summary:
+        row["measured"] = "a figure the scenario computed itself (differs from the summary's)"
+    else:
+        row["measured"] = "the scenario's own check"
+    return row
+
+
 def build_report(
     *,
     test_name: str,
@@ -263,7 +283,13 @@ def build_report(
     summary["timeseries"] = merge_timeseries(summary["timeseries"], server_series or [], t0)
     for error in summary["errors"]:
         error["message"] = redact(error["message"])
-    thresholds = [dict(t) for t in thresholds or []]
+    thresholds = [_measured(dict(t), summary) for t in thresholds or []]
+    fine = distribution.fine_timeseries(
+        getattr(recorder, "samples", None) or [], server_series or [], t0, duration_s
+    )
+    charts = {"latency_distribution": distribution.latency_distribution(recorder.overall)}
+    if fine is not None:
+        charts["timeseries_fine"] = fine
     report = {
         "schema": SCHEMA,
         "test_name": test_name,
@@ -281,12 +307,19 @@ def build_report(
         "thresholds": thresholds,
         "passed": all(t.get("passed") is True for t in thresholds) and not interrupted,
         "environment": environment_info(seed=parameters.get("seed")),
+        **charts,
     }
-    clash = set(extra or {}) & set(report)
+    clash = set(extra or {}) & (set(report) | {"verdict", "reason"})
     if clash:
         raise ValueError(f"extra report fields clash with the schema: {sorted(clash)}")
     report.update(extra or {})
-    return report
+    verdict, reason = scenario_verdict.judge(report)
+    ordered = {}
+    for key, value in report.items():
+        ordered[key] = value
+        if key == "passed":
+            ordered["verdict"], ordered["reason"] = verdict, reason
+    return ordered
 
 
 def _clean(value: object) -> object:

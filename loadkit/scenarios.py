@@ -32,7 +32,7 @@ from loadkit import (
     slo,
 )
 from loadkit.http import HttpClient, Request
-from loadkit.outcome import Outcome
+from loadkit.outcome import Outcome, inconclusive
 from loadkit.ratelimit_verdict import LimitProbe, judge
 from loadkit.session import PROBE_ACCOUNTS, AccountPlan, Authenticator, accounts_needed, fetch
 from loadkit.targeting import Target
@@ -944,6 +944,8 @@ async def event_loop_probe(ctx: Ctx, outcome: Outcome) -> None:
     await asyncio.to_thread(live.stop)
     block = outcome.extra["canary"] = live.summary(idle)
     outcome.problems += [m for m in [canary.flagged_problem(block, "uploads and logins")] if m]
+    # uploads and logins that failed put no load on the loop: the canary's calm proves nothing
+    outcome.problems += [m for m in [inconclusive(outcome.recorder, any_failed=True)] if m]
     outcome.thresholds += slo.check(
         {"canary_p99_ms": block["p99_ms"]}, {"canary_p99_ms": block["threshold_ms"] or 0}
     )

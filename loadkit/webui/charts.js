@@ -33,10 +33,11 @@
       ], axes("MB", "mb", "%", "%")),
     },
     {
-      keys: ["pool_checked_out", "pool_overflow"],
-      plot: makeChart("chart-pool", "DB pool", [
-        { label: "checked out", stroke: "#2e7d32" },
-        { label: "overflow", stroke: "#c62828" },
+      keys: ["pool_checked_out", "pool_open", "pool_capacity"],
+      plot: makeChart("chart-pool", "DB pool connections", [
+        { label: "in use", stroke: "#2e7d32" },
+        { label: "open", stroke: "#1565c0" },
+        { label: "capacity", stroke: "#9e9e9e", dash: [6, 4] },
       ], axes("connections", "y"), {
         // Pool counts are small integers: keep 0 in view and a little headroom, not uPlot's 0-100.
         y: { range: function (u, min, max) { return [Math.min(0, min), Math.max(max + 1, 4)]; } },

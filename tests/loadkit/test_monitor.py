@@ -164,8 +164,8 @@ def test_pool_monitor_tolerates_missing_extra_and_broken_fields(server: Server) 
     assert rows[5]["checked_out"] == 3 and rows[5]["size"] is None
     summary = pool.summary()
     assert summary == {
-        "size": 5, "max_overflow": 10, "checked_out_max": 15, "overflow_max": 10,
-        "exhaustion_events": 2, "samples": 4,
+        "size": 5, "max_overflow": 10, "checked_out_max": 15, "open_max": 15, "capacity": 15,
+        "overflow_max": 10, "exhaustion_events": 2, "samples": 4,
     }  # fmt: skip
 
 

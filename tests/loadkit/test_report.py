@@ -46,6 +46,8 @@ SCHEMA_FIELDS = [
     "db_pool",
     "thresholds",
     "passed",
+    "verdict",
+    "reason",
     "environment",
 ]
 TIMESERIES_FIELDS = [
@@ -58,6 +60,7 @@ TIMESERIES_FIELDS = [
     "server_rss_mb",
     "server_cpu_percent",
     "pool_checked_out",
+    "pool_open",
     "pool_overflow",
 ]
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJsb2FkdGVzdC0wMDEifQ.c2lnbmF0dXJlLXZhbHVl"
@@ -85,7 +88,7 @@ def a_report(name: str = "test_example", **overrides: object) -> dict:
 def test_report_has_every_schema_field_in_order() -> None:
     """build_report emits DESIGN.md's fields in its order, extras after them."""
     report = a_report(extra={"notes": "x"})
-    assert list(report) == [*SCHEMA_FIELDS, "notes"]
+    assert list(report) == [*SCHEMA_FIELDS, "latency_distribution", "notes"]
     assert report["schema"] == rp.SCHEMA and report["started_at"].startswith("1970-01-01T00:16:40")
     assert report["environment"]["seed"] == 42 and report["environment"]["cpus"] == os.cpu_count()
     assert list(report["timeseries"][0]) == TIMESERIES_FIELDS
@@ -133,7 +136,7 @@ def test_server_series_joins_the_time_series_by_second() -> None:
     assert rows[3] == {
         "t": 3, "requests": 0, "errors": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None,
         "server_rss_mb": 55.0, "server_cpu_percent": None, "pool_checked_out": None,
-        "pool_overflow": None,
+        "pool_open": None, "pool_overflow": None,
     }  # fmt: skip
 
 

@@ -96,5 +96,6 @@ def test_thresholds_use_worst_read_endpoint_and_count_failed_logins() -> None:
         "limit": 0,
         "actual": 1,
         "passed": False,
+        "measured": "failures of POST /api/v1/login",
     }
     assert skipped and "upload_response_time_p95_ms" in skipped[0]

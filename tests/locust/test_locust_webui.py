@@ -46,22 +46,19 @@ def _wait_http(url: str, timeout_s: float) -> None:
 @pytest.fixture
 def locust_ui(backend, tmp_path: Path) -> Iterator[str]:
     """Locust's web UI on a free loopback port, a test autostarted against the backend."""
+    yield from _ui(backend, tmp_path, "--autostart", "-u", "5", "-r", "5", "-t", "60s")
+
+
+@pytest.fixture
+def idle_ui(backend, tmp_path: Path) -> Iterator[str]:
+    """Locust's web UI showing its start form (no test started)."""
+    yield from _ui(backend, tmp_path)
+
+
+def _ui(backend, tmp_path: Path, *args: str) -> Iterator[str]:  # noqa: ANN001
     port = free_port()
     proc = subprocess.Popen(
-        locust_command(
-            backend.url,
-            "--web-host",
-            "127.0.0.1",
-            "--web-port",
-            str(port),
-            "--autostart",
-            "-u",
-            "5",
-            "-r",
-            "5",
-            "-t",
-            "60s",
-        ),  # fmt: skip
+        locust_command(backend.url, "--web-host", "127.0.0.1", "--web-port", str(port), *args),
         cwd=REPO,
         env=locust_env(tmp_path / "run"),
         stdout=subprocess.DEVNULL,
@@ -123,7 +120,7 @@ def test_server_tab_renders_live_figures(locust_ui: str, browser, tmp_path: Path
     move."""
     browser.get(f"{locust_ui}/?tab=server")
     first = _wait_for(lambda: _server_tab_text(browser), 40, "the Server tab")
-    for label in ("Server PID", "DB pool checked out", "p95, last 5 s", "Verdict"):
+    for label in ("Server PID", "DB pool connections in use", "p95, last 5 s", "Verdict"):
         assert label in first
     second = _wait_for(
         lambda: (
@@ -152,3 +149,26 @@ def test_charts_page_renders_moving_data(locust_ui: str, browser, tmp_path: Path
     assert len(browser.find_elements("css selector", ".uplot canvas")) == 3
     assert "Server memory and CPU" in browser.find_element("tag name", "body").text
     browser.save_screenshot(str(tmp_path / "server_charts.png"))
+
+
+def _picker_boxes(driver) -> dict[str, bool]:  # noqa: ANN001
+    """{persona: ticked} from the class picker's rows."""
+    boxes = {}
+    for row in driver.find_elements("css selector", "tr"):
+        cells = row.find_elements("css selector", "td")
+        inputs = row.find_elements("css selector", "td input[type=checkbox]")
+        if len(cells) >= 2 and inputs:
+            boxes[cells[1].text.strip()] = inputs[0].is_selected()
+    return boxes
+
+
+def test_class_picker_starts_with_defect_prober_unticked(idle_ui: str, browser) -> None:
+    """The start form ticks the load personas and leaves the opt-in DefectProber unticked."""
+    browser.get(idle_ui + "/")
+    boxes = _wait_for(
+        lambda: (b := _picker_boxes(browser)) and "DefectProber" in b and b, 30, "the picker"
+    )
+    time.sleep(1.0)  # the untick script runs every 250 ms
+    boxes = _picker_boxes(browser)
+    assert boxes["DefectProber"] is False, boxes
+    assert boxes["RealisticTherapist"] is True and boxes["DbPoolStressor"] is True, boxes

@@ -15,6 +15,7 @@ from typing import Any
 from loadkit import engine, monitor, report, slo
 from loadkit.http import Request
 from loadkit.metrics import RunRecorder
+from loadkit.trace import TracingRecorder
 
 
 def _factory(slow_every: int, limited_every: int):
@@ -38,8 +39,9 @@ def real_scenario(
     duration_s: float = 2.2,
     concurrency: int = 4,
 ) -> dict[str, Any]:
-    """Run a short closed-model load with monitors; write and return the report."""
-    recorder = RunRecorder()
+    """Run a short closed-model load with monitors; write and return the report (the recorder
+    traces each request, as the pytest scenarios' does)."""
+    recorder = TracingRecorder()
     server = monitor.ServerMonitor(os.getpid(), interval_s=0.25)
     pool = monitor.PoolMonitor(url, interval_s=0.25)
     started = time.time()

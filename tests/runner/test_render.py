@@ -58,8 +58,13 @@ def test_endpoint_and_pool_figures_come_from_the_json(rendered) -> None:
             cells = md.row(block, endpoint)
             for cell, (_, key) in zip(cells[1:], render.ENDPOINT_FIELDS, strict=True):
                 assert md.same_figure(cell, stats[key]), (name, endpoint, key)
-        pool_line = next(line for line in block.splitlines() if line.startswith("DB pool:"))
-        assert f"checked_out_max {report['db_pool']['checked_out_max']}" in pool_line
+        pool_line = next(line for line in block.splitlines() if line.startswith("DB pool"))
+        pool = report["db_pool"]
+        assert f"in use max {pool['checked_out_max']}," in pool_line
+        assert f"open max {pool['open_max']}, capacity {pool['capacity']}," in pool_line
+        assert pool["capacity"] == pool["size"] + pool["max_overflow"]
+        assert pool["open_max"] == pool["checked_out_max"]  # the tiny server opens what is used
+        assert "overflow_max" not in pool_line and "-" not in pool_line
 
 
 def test_machine_target_and_database_are_stated(rendered) -> None:
@@ -148,9 +153,9 @@ def test_remote_target_marks_resources_unavailable(tmp_path: Path) -> None:
 def test_exhaustion_events_alone_flag_the_pool(tmp_path: Path) -> None:
     """Pool time-outs (exhaustion events) flag saturation even with the peak below capacity."""
     pool = {"size": 5, "max_overflow": 10, "checked_out_max": 7, "exhaustion_events": 3}
-    constant_scenario(tmp_path, "timeouts", latency_ms=20.0, db_pool=pool)
+    constant_scenario(tmp_path, "timeouts", latency_ms=20.0, db_pool=pool | {"samples": 40})
     text = render.render(tmp_path)[0].read_text()
-    assert "peaked at 7 of 15 (size + max_overflow), with 3 exhaustion events" in text
+    assert "peaked at 7 of 15 (size + max_overflow), with 3 exhaustion events, in 40" in text
 
 
 def test_generator_saturation_is_flagged(tmp_path: Path) -> None:
