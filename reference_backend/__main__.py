@@ -74,11 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     if isinstance(settings, str):
         return fail(settings)
-    if args.workers > 1 and settings.limiter_in_memory:
+    if args.workers > 1 and settings.limiter_in_memory and not settings.allow_per_worker_limits:
         return fail(
             f"--workers {args.workers} needs a shared rate-limit store: set "
             "RATE_LIMIT_STORAGE=redis://host:port/db (the in-memory limiter would give each "
-            "worker its own quota)"
+            "worker its own quota), or ALLOW_PER_WORKER_LIMITS=true to allow exactly that"
         )
     if not settings.jwt_secret:
         os.environ["JWT_SECRET"] = new_jwt_secret()
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         http=BoundedHttpToolsProtocol,  # httptools, with a bound on the request head
         access_log=False,
         log_level=settings.log_level,
-        proxy_headers=False,
+        proxy_headers=settings.trust_proxy_headers,  # uvicorn trusts 127.0.0.1 only
         server_header=False,
     )
     return 0

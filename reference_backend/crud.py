@@ -1,4 +1,8 @@
-"""Data functions: keyword-only, one query or write each, ownership always in the WHERE clause."""
+"""Data functions: keyword-only, one query or write each, ownership in the WHERE clause.
+
+``therapist_id`` scopes a read to one therapist's rows; None (OWNERSHIP_CHECKS=false, or a caller
+without a token on open data routes) reads everyone's.
+"""
 
 import uuid
 from collections.abc import Sequence
@@ -78,44 +82,44 @@ async def create_patient(
 
 
 async def list_patients(
-    session: AsyncSession, *, therapist_id: uuid.UUID, limit: int
+    session: AsyncSession, *, therapist_id: uuid.UUID | None, limit: int
 ) -> list[Patient]:
-    """This therapist's patients, newest first."""
-    statement = (
-        select(Patient)
-        .where(Patient.therapist_id == therapist_id)
-        .order_by(Patient.created_at.desc())
-        .limit(limit)
-    )
+    """This therapist's patients (everyone's for None), newest first."""
+    statement = select(Patient)
+    if therapist_id is not None:
+        statement = statement.where(Patient.therapist_id == therapist_id)
+    statement = statement.order_by(Patient.created_at.desc()).limit(limit)
     return list((await session.scalars(statement)).all())
 
 
 async def get_patient(
-    session: AsyncSession, *, patient_id: uuid.UUID, therapist_id: uuid.UUID
+    session: AsyncSession, *, patient_id: uuid.UUID, therapist_id: uuid.UUID | None
 ) -> Patient | None:
-    """The patient, only if it belongs to this therapist."""
-    statement = select(Patient).where(
-        Patient.id == patient_id, Patient.therapist_id == therapist_id
-    )
+    """The patient, only if it belongs to this therapist (any therapist for None)."""
+    statement = select(Patient).where(Patient.id == patient_id)
+    if therapist_id is not None:
+        statement = statement.where(Patient.therapist_id == therapist_id)
     return (await session.scalars(statement)).one_or_none()
 
 
 async def list_sessions(
     session: AsyncSession,
     *,
-    therapist_id: uuid.UUID,
+    therapist_id: uuid.UUID | None,
     patient_id: uuid.UUID | None,
     status: str | None,
     limit: int,
 ) -> Sequence[RowMapping]:
-    """This therapist's sessions, newest first, optionally for one patient or status.
+    """This therapist's (everyone's for None) sessions, newest first; one patient or status.
 
     A Core query returning plain rows, with JSON columns left as the stored JSON text (see
     ``schemas.session_list_json``): the list route is the hot read path.
     """
     table = TherapySession.__table__
     columns = [cast(c, Text).label(c.name) if isinstance(c.type, JSON) else c for c in table.c]
-    statement = select(*columns).where(table.c.therapist_id == therapist_id)
+    statement = select(*columns)
+    if therapist_id is not None:
+        statement = statement.where(table.c.therapist_id == therapist_id)
     if patient_id is not None:
         statement = statement.where(table.c.patient_id == patient_id)
     if status is not None:
@@ -125,12 +129,12 @@ async def list_sessions(
 
 
 async def get_session(
-    session: AsyncSession, *, session_id: uuid.UUID, therapist_id: uuid.UUID
+    session: AsyncSession, *, session_id: uuid.UUID, therapist_id: uuid.UUID | None
 ) -> TherapySession | None:
-    """The therapy session, only if it belongs to this therapist."""
-    statement = select(TherapySession).where(
-        TherapySession.id == session_id, TherapySession.therapist_id == therapist_id
-    )
+    """The therapy session, only if it belongs to this therapist (any therapist for None)."""
+    statement = select(TherapySession).where(TherapySession.id == session_id)
+    if therapist_id is not None:
+        statement = statement.where(TherapySession.therapist_id == therapist_id)
     return (await session.scalars(statement)).one_or_none()
 
 

@@ -1,6 +1,8 @@
-"""FastAPI dependencies as Annotated aliases: database session, settings, the current user."""
+"""FastAPI dependencies as Annotated aliases: database session, settings, callers and limits."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -38,39 +40,92 @@ def get_processor(request: Request) -> Processor:
 
 
 def client_address(request: Request) -> str:
-    """The peer address the limits key on (proxy headers are not trusted)."""
+    """The peer address the limits key on (X-Forwarded-For only with TRUST_PROXY_HEADERS)."""
     return request.client.host if request.client else "unknown"
 
 
-async def enforce_limits(request: Request, names: list[str], key: str) -> None:
-    """Count one hit on each named limit for ``key``; 429 with Retry-After when over."""
-    limiter: RateLimiter = request.app.state.limiter
-    retry_after = await limiter.retry_after(names, key)
-    if retry_after:
-        message = f"Rate limit exceeded ({', '.join(names)}); retry in {retry_after} s"
-        raise ApiError(429, message, headers={"Retry-After": str(retry_after)})
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
 
 
 def authenticate(request: Request) -> TokenUser:
-    """The user named by a valid Bearer access token, else 401."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "Not authenticated", headers=UNAUTHENTICATED)
-    user = decode_access_token(token.strip(), secret=request.app.state.settings.jwt_secret)
+    """The user named by a valid Bearer access token; MISSING_AUTH_STATUS without one, bad 401."""
+    token = _bearer_token(request)
+    if token is None:
+        status = request.app.state.settings.missing_auth_status
+        headers = UNAUTHENTICATED if status == 401 else {}
+        raise ApiError(status, "Not authenticated", headers=headers)
+    user = decode_access_token(token, secret=request.app.state.settings.jwt_secret)
     if user is None:
         raise ApiError(401, "Invalid or expired token", headers=UNAUTHENTICATED)
     return user
 
 
-def limited_user(*names: str) -> Callable[[Request], Awaitable[TokenUser]]:
-    """Dependency: authenticate, then count the request on the named limits for that user."""
+def optional_user(request: Request) -> TokenUser | None:
+    """The user of a valid token, else None (no token, or a bad one: nobody is refused)."""
+    token = _bearer_token(request)
+    secret = request.app.state.settings.jwt_secret
+    return decode_access_token(token, secret=secret) if token else None
 
-    async def dependency(request: Request) -> TokenUser:
-        user = authenticate(request)
-        await enforce_limits(request, list(names), f"user:{user.id}")
-        return user
 
-    return dependency
+@dataclass(frozen=True)
+class Caller:
+    """Who calls a data route, and whose rows they may see (``scope`` None: everyone's)."""
+
+    user: TokenUser | None
+    scope: uuid.UUID | None
+
+
+def data_caller(request: Request) -> Caller:
+    """The caller of a patient or session route, per AUTH_ON_DATA_ROUTES and OWNERSHIP_CHECKS."""
+    settings: Settings = request.app.state.settings
+    user = authenticate(request) if settings.auth_on_data_routes else optional_user(request)
+    scope = user.id if user is not None and settings.ownership_checks else None
+    return Caller(user, scope)
+
+
+class Limits:
+    """Counts a request on named limits, keyed per LIMIT_KEY; refuses per LIMIT_RESPONSE.
+
+    Routes call ``hit`` first thing in their body, so a request counts once the route runs: a
+    401/404/400 counts, a 422 (rejected before the route runs) does not.
+    """
+
+    def __init__(self, request: Request) -> None:
+        self.limiter: RateLimiter = request.app.state.limiter
+        self.settings: Settings = request.app.state.settings
+        self.address = client_address(request)
+
+    def key(self, user: TokenUser | None, email: str | None) -> str:
+        """The user where LIMIT_KEY=user and there is one; else the address (login: + email)."""
+        if self.settings.limit_key == "address":
+            return f"addr:{self.address}"
+        if user is not None:
+            return f"user:{user.id}"
+        return f"addr:{self.address}" + (f":email:{email}" if email else "")
+
+    async def hit(
+        self, *names: str, user: TokenUser | None = None, email: str | None = None
+    ) -> None:
+        """Count one hit on each named limit; raise the refusal when over any of them."""
+        retry_after = await self.limiter.retry_after(list(names), self.key(user, email))
+        if retry_after:
+            raise self.refusal(names, retry_after)
+
+    def refusal(self, names: tuple[str, ...], retry_after: int) -> ApiError:
+        """429 with Retry-After, or (LIMIT_RESPONSE=500) a 500 that closes the connection."""
+        if self.settings.limit_response == 500:
+            return ApiError(
+                500,
+                "Internal Server Error",
+                code="INTERNAL_SERVER_ERROR",
+                headers={"Connection": "close"},
+            )
+        message = f"Rate limit exceeded ({', '.join(names)}); retry in {retry_after} s"
+        return ApiError(429, message, headers={"Retry-After": str(retry_after)})
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
@@ -78,6 +133,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ProcessorDep = Annotated[Processor, Depends(get_processor)]
 ClientAddress = Annotated[str, Depends(client_address)]
-CurrentUser = Annotated[TokenUser, Depends(limited_user("default"))]
-UploadUser = Annotated[TokenUser, Depends(limited_user("default", "upload"))]
-ExtractUser = Annotated[TokenUser, Depends(limited_user("default", "extract"))]
+CurrentUser = Annotated[TokenUser, Depends(authenticate)]
+DataCaller = Annotated[Caller, Depends(data_caller)]
+LimitsDep = Annotated[Limits, Depends(Limits)]

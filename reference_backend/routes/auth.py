@@ -3,20 +3,13 @@
 import secrets
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reference_backend import crud
 from reference_backend.config import Settings
-from reference_backend.deps import (
-    UNAUTHENTICATED,
-    ClientAddress,
-    CurrentUser,
-    SessionDep,
-    SettingsDep,
-    enforce_limits,
-)
+from reference_backend.deps import UNAUTHENTICATED, CurrentUser, LimitsDep, SessionDep, SettingsDep
 from reference_backend.errors import ApiError
 from reference_backend.schemas import (
     LoginRequest,
@@ -67,14 +60,10 @@ def _bad_credentials() -> ApiError:
 
 @router.post("/signup", status_code=201)
 async def signup(
-    data: UserCreate,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    address: ClientAddress,
+    data: UserCreate, session: SessionDep, settings: SettingsDep, limits: LimitsDep
 ) -> Tokens:
     """Create an account and sign it in."""
-    await enforce_limits(request, ["signup"], f"addr:{address}")
+    await limits.hit("signup")
     if await crud.get_user_by_email(session, email=data.email):
         raise ApiError(409, "An account with this email already exists", code="email_taken")
     hashed = await hash_password(data.password, settings.bcrypt_rounds)
@@ -92,15 +81,11 @@ async def signup(
 
 @router.post("/login")
 async def login(
-    data: LoginRequest,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    address: ClientAddress,
+    data: LoginRequest, session: SessionDep, settings: SettingsDep, limits: LimitsDep
 ) -> Tokens:
     """Exchange email and password for tokens (bcrypt runs in a worker thread)."""
     email = data.email.strip().lower()
-    await enforce_limits(request, ["login"], f"addr:{address}:email:{email}")
+    await limits.hit("login", email=email)
     user = await crud.get_user_by_email(session, email=email)
     if user is None:
         await verify_password(data.password, await _dummy_password_hash(settings.bcrypt_rounds))
@@ -114,14 +99,10 @@ async def login(
 
 @router.post("/refresh")
 async def refresh(
-    data: RefreshRequest,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    address: ClientAddress,
+    data: RefreshRequest, session: SessionDep, settings: SettingsDep, limits: LimitsDep
 ) -> Tokens:
     """Rotate a refresh token: the old one stops working, reuse is 401."""
-    await enforce_limits(request, ["refresh"], f"addr:{address}")
+    await limits.hit("refresh")
     user_id = await crud.consume_refresh_token(session, token=data.refresh_token)
     user = await crud.get_user(session, user_id=user_id) if user_id else None
     if user is None or not user.is_active:
@@ -133,8 +114,11 @@ async def refresh(
 
 
 @router.post("/logout")
-async def logout(data: RefreshRequest, user: CurrentUser, session: SessionDep) -> Message:
-    """Revoke the given refresh token (it must be the caller's)."""
+async def logout(
+    data: RefreshRequest, user: CurrentUser, session: SessionDep, limits: LimitsDep
+) -> Message:
+    """Revoke the given refresh token (it must be the caller's); the access token stays valid."""
+    await limits.hit("default", user=user)
     revoked = await crud.consume_refresh_token(session, token=data.refresh_token, user_id=user.id)
     if revoked is None:
         await session.rollback()
@@ -144,8 +128,9 @@ async def logout(data: RefreshRequest, user: CurrentUser, session: SessionDep) -
 
 
 @router.get("/me")
-async def me(user: CurrentUser, session: SessionDep) -> UserPublic:
+async def me(user: CurrentUser, session: SessionDep, limits: LimitsDep) -> UserPublic:
     """The signed-in user's profile."""
+    await limits.hit("default", user=user)
     row = await crud.get_user(session, user_id=user.id)
     if row is None:
         raise ApiError(401, "The token's user no longer exists", headers=UNAUTHENTICATED)

@@ -7,14 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from reference_backend import crud, processing
-from reference_backend.deps import (
-    CurrentUser,
-    ExtractUser,
-    ProcessorDep,
-    SessionDep,
-    SettingsDep,
-    UploadUser,
-)
+from reference_backend.deps import DataCaller, LimitsDep, ProcessorDep, SessionDep, SettingsDep
 from reference_backend.errors import ApiError
 from reference_backend.models import utcnow
 from reference_backend.schemas import ExtractNotesPublic, SessionPublic, session_list_json
@@ -35,13 +28,15 @@ def _not_found() -> ApiError:
 async def upload(
     patient_id: uuid.UUID,
     request: Request,
-    user: UploadUser,
+    caller: DataCaller,
     session: SessionDep,
     settings: SettingsDep,
     processor: ProcessorDep,
+    limits: LimitsDep,
 ) -> SessionPublic:
     """Stream an audio file to disk and start processing; refusals leave nothing behind."""
-    patient = await crud.get_patient(session, patient_id=patient_id, therapist_id=user.id)
+    await limits.hit("default", "upload", user=caller.user)
+    patient = await crud.get_patient(session, patient_id=patient_id, therapist_id=caller.scope)
     if patient is None:
         raise ApiError(404, "Patient not found")
     owner_id = patient.therapist_id
@@ -76,29 +71,32 @@ async def upload(
 
 @router.get("/", response_model=list[SessionPublic])
 async def list_sessions(
-    user: CurrentUser,
+    caller: DataCaller,
     session: SessionDep,
+    limits: LimitsDep,
     patient_id: uuid.UUID | None = None,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> Response:
-    """The caller's sessions, newest first (another therapist's patient is 404)."""
+    """The caller's sessions (everyone's without ownership), newest first."""
+    await limits.hit("default", user=caller.user)
     if patient_id is not None and not await crud.get_patient(
-        session, patient_id=patient_id, therapist_id=user.id
+        session, patient_id=patient_id, therapist_id=caller.scope
     ):
         raise ApiError(404, "Patient not found")
     rows = await crud.list_sessions(
-        session, therapist_id=user.id, patient_id=patient_id, status=status, limit=limit
+        session, therapist_id=caller.scope, patient_id=patient_id, status=status, limit=limit
     )
     return Response(session_list_json(rows), media_type="application/json")
 
 
 @router.get("/{session_id}")
 async def get_session(
-    session_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    session_id: uuid.UUID, caller: DataCaller, session: SessionDep, limits: LimitsDep
 ) -> SessionPublic:
-    """One session, only if it is the caller's."""
-    row = await crud.get_session(session, session_id=session_id, therapist_id=user.id)
+    """One session, only if it is the caller's (any, without ownership)."""
+    await limits.hit("default", user=caller.user)
+    row = await crud.get_session(session, session_id=session_id, therapist_id=caller.scope)
     if row is None:
         raise _not_found()
     return SessionPublic.model_validate(row)
@@ -106,10 +104,11 @@ async def get_session(
 
 @router.get("/{session_id}/notes")
 async def get_notes(
-    session_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    session_id: uuid.UUID, caller: DataCaller, session: SessionDep, limits: LimitsDep
 ) -> dict[str, Any]:
     """The session's extracted notes; 404 until they exist."""
-    row = await crud.get_session(session, session_id=session_id, therapist_id=user.id)
+    await limits.hit("default", user=caller.user)
+    row = await crud.get_session(session, session_id=session_id, therapist_id=caller.scope)
     if row is None:
         raise _not_found()
     if not row.extracted_notes:
@@ -119,11 +118,16 @@ async def get_notes(
 
 @router.post("/{session_id}/extract-notes")
 async def extract_notes(
-    session_id: uuid.UUID, user: ExtractUser, session: SessionDep, settings: SettingsDep
+    session_id: uuid.UUID,
+    caller: DataCaller,
+    session: SessionDep,
+    settings: SettingsDep,
+    limits: LimitsDep,
 ) -> ExtractNotesPublic:
     """Derive notes from the transcript now; 400 when there is no transcript yet."""
     started = time.perf_counter()
-    row = await crud.get_session(session, session_id=session_id, therapist_id=user.id)
+    await limits.hit("default", "extract", user=caller.user)
+    row = await crud.get_session(session, session_id=session_id, therapist_id=caller.scope)
     if row is None:
         raise _not_found()
     if row.status not in TRANSCRIBED or not row.transcript_text:

@@ -27,6 +27,13 @@ FAST_ENV = {
     **{f"RATE_LIMIT_{n}": HIGH_LIMIT for n in
        ("DEFAULT", "LOGIN", "SIGNUP", "REFRESH", "UPLOAD", "EXTRACT")},
 }  # fmt: skip
+DEPLOYED_ENV = {
+    **FAST_ENV,
+    "REFERENCE_BEHAVIOUR": "deployed",
+    "RATE_LIMIT_DEFAULT": None,  # left to the preset: no default limit
+    "DB_POOL_SIZE": None,
+    "DB_MAX_OVERFLOW": None,
+}
 MAGIC = {
     "mp3": b"ID3\x04\x00\x00\x00\x00\x00\x00\x00\x00",
     "wav": b"RIFF\x24\x08\x00\x00WAVEfmt ",
@@ -52,20 +59,24 @@ class Backend:
 @contextmanager
 def running_backend(
     tmp: Path,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     *,
     database_url: str | None = None,
     workers: int = 1,
 ) -> Iterator[Backend]:
-    """Start a backend on a fresh SQLite file in ``tmp`` (or ``database_url``) and stop it after."""
+    """Start a backend on a fresh SQLite file in ``tmp`` (or ``database_url``) and stop it after.
+
+    ``env`` overrides FAST_ENV; a value of None leaves that variable unset.
+    """
     db_path = None if database_url else tmp / "backend.db"
     upload_dir = tmp / "uploads"
-    full_env = {
+    merged = {
         **FAST_ENV,
         "DATABASE_URL": database_url or f"sqlite:///{db_path}",
         "UPLOAD_DIR": str(upload_dir),
         **(env or {}),
     }
+    full_env = {k: v for k, v in merged.items() if v is not None}
     process = start_backend(env=full_env, workers=workers, log_path=tmp / "backend.log")
     try:
         yield Backend(process, process.url, upload_dir, db_path)
@@ -214,6 +225,21 @@ def scalar(db_path: Path, sql: str) -> int:
         return connection.execute(sql).fetchone()[0]
     finally:
         connection.close()
+
+
+def assert_limit_500(response: httpx.Response) -> None:
+    """The deployed limiter's refusal: a 500 envelope, no Retry-After, the connection closed."""
+    error = assert_envelope(response, 500)
+    assert error["code"] == "INTERNAL_SERVER_ERROR"
+    assert "retry-after" not in response.headers
+    assert response.headers.get("connection") == "close"
+
+
+def raw_request(method: str, path: str, body: bytes = b"", **headers: str) -> bytes:
+    """One HTTP/1.1 request (keep-alive) as bytes; header names from keywords (X_Forwarded_For)."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 def assert_rate_limited(response: httpx.Response, window: int) -> int:
