@@ -20,7 +20,9 @@ def _lifespan(settings: Settings):  # noqa: ANN202 - FastAPI lifespan factory
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = create_database(settings)
         storage = create_storage(settings)
-        processor = Processor(database, delay=settings.processing_delay_seconds)
+        processor = Processor(
+            database, delay=settings.processing_delay_seconds, model=settings.processing_model
+        )
         app.state.settings = settings
         app.state.database = database
         app.state.limiter = RateLimiter(settings, storage)

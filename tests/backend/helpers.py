@@ -3,6 +3,7 @@
 import os
 import socket
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -250,3 +251,14 @@ def assert_rate_limited(response: httpx.Response, window: int) -> int:
     assert retry_after.isdigit(), retry_after
     assert 1 <= int(retry_after) <= window
     return int(retry_after)
+
+
+def wait_for_status(client: httpx.Client, session_id: str, status: str) -> tuple[dict, float]:
+    """Poll a session (bounded: 5 s) until it has ``status``; the body and the seconds taken."""
+    started = time.monotonic()
+    while time.monotonic() - started < 5:
+        body = client.get(f"/api/sessions/{session_id}").json()
+        if body["status"] == status:
+            return body, time.monotonic() - started
+        time.sleep(0.01)
+    raise AssertionError(f"session {session_id} still {body['status']}, not {status}")
