@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     upload_body_timeout_seconds: float = Field(30.0, gt=0)
     processing_delay_seconds: float = Field(0.2, ge=0)
 
+    # Planted defects: no deployed service does these; tests prove the suite catches them.
+    limit_retry_after: bool = True
+    password_hash_on_loop: bool = False
+    leak_bytes_per_request: int = Field(0, ge=0, le=16 * 1024 * 1024)
+
     seed_accounts: int = Field(100, ge=0)
     seed_password: str = "LoadTest@2026"
     log_level: str = "info"
