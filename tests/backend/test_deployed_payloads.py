@@ -5,7 +5,6 @@ the tests do not spend it, and every request comes without a token, as the deplo
 """
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -19,7 +18,6 @@ from tests.backend.helpers import (
     bearer,
     login,
     multipart,
-    running_backend,
     seed_email,
     unique_email,
     upload_head,
@@ -30,12 +28,12 @@ MAX_UPLOAD = 64 * 1024
 FAILED_WITHIN_S = 1.0  # the deployed service flips in ~40 ms; generous for a busy CI machine
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    """The deployed preset, uploads up to 64 KB, upload limit out of the way."""
-    env = {**DEPLOYED_ENV, "MAX_UPLOAD_BYTES": str(MAX_UPLOAD), "RATE_LIMIT_UPLOAD": "1000/hour"}
-    with running_backend(tmp_path_factory.mktemp("deployed_payloads"), env) as started:
-        yield started
+# The deployed preset, uploads up to 64 KB, the upload limit out of the way.
+BACKEND_ENV = {
+    **DEPLOYED_ENV,
+    "MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
+    "RATE_LIMIT_UPLOAD": "1000/hour",
+}
 
 
 @pytest.fixture(scope="module")
