@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reference_backend import crud
-from reference_backend.config import Settings
-from reference_backend.deps import Caller, DataCaller, LimitsDep, SessionDep
-from reference_backend.errors import ApiError
+from reference_backend.api.deps import Caller, DataCaller, LimitsDep, SessionDep
+from reference_backend.core.config import Settings
+from reference_backend.core.errors import ApiError
 from reference_backend.schemas import PatientCreate, PatientPublic
 
 router = APIRouter(prefix="/api/patients", tags=["patients"])
@@ -67,6 +67,7 @@ async def create_patient(
     await limits.hit("default", user=caller.user)
     therapist_id = await therapist_for(session, caller=caller, requested=data.therapist_id)
     patient = await crud.create_patient(session, data=data, therapist_id=therapist_id)
+    await session.commit()
     return PatientPublic.model_validate(patient)
 
 
