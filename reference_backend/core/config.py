@@ -135,6 +135,7 @@ class Settings(BaseSettings):
     limit_retry_after: bool = True
     password_hash_on_loop: bool = False
     leak_bytes_per_request: int = Field(0, ge=0, le=16 * 1024 * 1024)
+    upload_buffering: Literal["stream", "whole-body"] = "stream"
 
     seed_accounts: int = Field(100, ge=0)
     seed_password: str = "LoadTest@2026"

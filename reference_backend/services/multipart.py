@@ -2,7 +2,9 @@
 
 The body is read from the ASGI receive channel chunk by chunk (never buffered whole), parsed by
 python-multipart's streaming parser and written to disk in batches from a worker thread. Every
-refusal (extension, part type, magic number, size, stalled body) deletes the partial file.
+refusal (extension, part type, magic number, size, stalled body) deletes the partial file. The
+planted defect UPLOAD_BUFFERING=whole-body reads the entire body into memory before any of it is
+parsed or written.
 """
 
 import asyncio
@@ -26,6 +28,7 @@ ALLOWED_TYPES = frozenset({
 MIN_FILE_BYTES = 1024
 MAGIC_BYTES_NEEDED = 12
 FLUSH_BYTES = 1 << 20
+WHOLE_BODY_SLICE = 64 * 1024
 FILE_FIELD = b"file"
 
 
@@ -210,6 +213,25 @@ async def _chunks(request: Request, timeout: float):  # noqa: ANN202 - async gen
             return
 
 
+async def _body(request: Request, rules: "UploadRules"):  # noqa: ANN202 - async generator
+    """The body's chunks as they arrive; with ``rules.whole_body`` (UPLOAD_BUFFERING=whole-body,
+    a planted defect) all of it is read into memory first, then handed on in slices."""
+    chunks = _chunks(request, rules.timeout)
+    if not rules.whole_body:
+        async for chunk in chunks:
+            yield chunk
+        return
+    body = bytearray()
+    async for chunk in chunks:
+        body.extend(chunk)
+        if len(body) > rules.max_bytes and not rules.size_after_body:
+            break  # the consumer counts past the limit and refuses
+    view = memoryview(body)
+    for start in range(0, len(body), WHOLE_BODY_SLICE):
+        yield bytes(view[start : start + WHOLE_BODY_SLICE])
+    view.release()
+
+
 class _DiskWriter:
     """Appends batches to one file from a worker thread; removes it on failure."""
 
@@ -256,6 +278,7 @@ class UploadRules:
     timeout: float
     magic_check: bool = True
     size_after_body: bool = False  # the deployed way: read everything, then say 413
+    whole_body: bool = False  # planted defect: the whole body in memory before it is parsed
 
 
 async def receive_upload(request: Request, *, path: Path, rules: UploadRules) -> StoredUpload:
@@ -284,7 +307,7 @@ async def _stream(
     rules: UploadRules,
 ) -> None:
     received = 0
-    async for chunk in _chunks(request, rules.timeout):
+    async for chunk in _body(request, rules):
         received += len(chunk)
         if received > rules.max_bytes:
             if not rules.size_after_body:

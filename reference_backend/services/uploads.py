@@ -29,6 +29,7 @@ def upload_rules(settings: Settings) -> UploadRules:
         timeout=settings.upload_body_timeout_seconds,
         magic_check=settings.upload_magic_check,
         size_after_body=settings.upload_size_check == "after-body",
+        whole_body=settings.upload_buffering == "whole-body",
     )
 
 
