@@ -2,9 +2,9 @@
 
 The body is read from the ASGI receive channel chunk by chunk (never buffered whole), parsed by
 python-multipart's streaming parser and written to disk in batches from a worker thread. Every
-refusal (extension, part type, magic number, size, stalled body) deletes the partial file. The
-planted defect UPLOAD_BUFFERING=whole-body reads the entire body into memory before any of it is
-parsed or written.
+refusal (extension, part type, magic number, size, stalled body) deletes the partial file; a 413
+sent before the body ended closes the connection, so the client stops sending. The planted defect
+UPLOAD_BUFFERING=whole-body reads the entire body into memory before any of it is parsed or written.
 """
 
 import asyncio
@@ -192,8 +192,11 @@ def _check_declared_length(request: Request, max_bytes: int) -> None:
         raise _too_large(max_bytes)
 
 
-def _too_large(max_bytes: int) -> ApiError:
-    return ApiError(413, f"Upload exceeds the limit of {max_bytes} bytes")
+def _too_large(max_bytes: int, *, body_unread: bool = True) -> ApiError:
+    """413; while the body is still coming, with `Connection: close` (uvicorn then closes the
+    connection instead of reading and discarding the rest of the body)."""
+    headers = {"Connection": "close"} if body_unread else None
+    return ApiError(413, f"Upload exceeds the limit of {max_bytes} bytes", headers=headers)
 
 
 async def _chunks(request: Request, timeout: float):  # noqa: ANN202 - async generator
@@ -320,7 +323,7 @@ async def _stream(
         if len(collector.pending) >= FLUSH_BYTES:
             await writer.write(collector.pending)
     if received > rules.max_bytes:
-        raise _too_large(rules.max_bytes)
+        raise _too_large(rules.max_bytes, body_unread=False)
     try:
         parser.finalize()
     except FormParserError as exc:
