@@ -37,10 +37,21 @@ def _stamp(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
+def _grown_disk(backend: Backend, before: int, timeout: float = 3.0) -> int:
+    """Disk used under the upload folder once the server flushed 1 MB more than ``before``
+    (polled for ``timeout`` s; the last reading either way)."""
+    deadline = time.monotonic() + timeout
+    used = disk_used(backend.upload_dir)
+    while used < before + 1_000_000 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        used = disk_used(backend.upload_dir)
+    return used
+
+
 def test_server_sets_created_and_processed_at(
     backend: Backend, client: httpx.Client, token: str, patient_id: str
 ) -> None:
-    """created_at is set when the upload is accepted (after the body, before the answer);
+    """created_at is set by the server between the upload's first byte and its answer;
     processed_at when the last stage ends, at least STAGES x DELAY later, before a poll saw it."""
     sent_at = time.time()
     done = stream_upload(backend.process.port, token, patient_id, 3_000_000)
@@ -96,8 +107,7 @@ def test_refused_upload_gives_back_its_disk(backend: Backend, token: str, patien
 
     def measure(sent: int) -> None:
         if not during and sent >= 3_000_000:
-            time.sleep(0.2)  # let the server's writer flush what it holds
-            during.append(disk_used(backend.upload_dir))
+            during.append(_grown_disk(backend, before))
 
     done = stream_upload(
         backend.process.port, token, patient_id, 8 * LIMIT, chunked=True, on_sent=measure
@@ -116,8 +126,7 @@ def test_disconnect_gives_back_its_disk(backend: Backend, token: str, patient_id
 
     def hang_up(sent: int) -> None:
         if sent >= 3_000_000:
-            time.sleep(0.2)
-            during.append(disk_used(backend.upload_dir))
+            during.append(_grown_disk(backend, before))
             raise ConnectionAbortedError("hang up")
 
     with pytest.raises(ConnectionAbortedError):
