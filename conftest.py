@@ -2,11 +2,13 @@
 
 Keeps the Locust file out of collection (importing it patches gevent) and imports no Locust module.
 Options: ``--host`` (registered by Locust's pytest plugin, reused here), ``--profile``,
-``--accounts``, ``--server-pid``, ``--request-timeout`` (pytest-timeout owns ``--timeout``),
-``--insecure``, ``--ca-bundle`` and ``--yes`` (needed for a target outside loopback). Without
-``--host`` the reference backend starts once per run, shared by pytest-xdist workers
-(loadkit.shared_backend). The fixtures are lazy: the project's own tests under tests/ start nothing
-and write no run folder.
+``--accounts``, ``--tokens``, ``--login-rate``, ``--no-token-cache``, ``--server-pid``,
+``--request-timeout`` (pytest-timeout owns ``--timeout``), ``--insecure``, ``--ca-bundle`` and
+``--yes`` (needed for a target outside loopback). Without ``--host`` the reference backend starts
+once per run, shared by pytest-xdist workers (loadkit.shared_backend). The fixtures are lazy: the
+project's own tests under tests/ start nothing and write no run folder, and a run of tests that need
+no account (the baseline) never logs in. Before the first test that needs accounts, the accounts
+every selected test will take are logged in (within the login budget, `loadkit.accounts`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--accounts", default=None, help="JSON file of [{email, password}] accounts")
     group.addoption(
+        "--tokens", default=None, help="JSON file of pre-issued [{email, access_token}] (SSO)"
+    )
+    group.addoption(
+        "--login-rate",
+        default=None,
+        help="login budget N/PERIOD after a refusal (else LOADTEST_LOGIN_RATE, 5/minute)",
+    )
+    group.addoption(
+        "--no-token-cache", action="store_true", help="keep tokens in memory only (no cache file)"
+    )
+    group.addoption(
         "--server-pid", type=int, default=None, help="server process for resource figures"
     )
     group.addoption(
@@ -55,6 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit(targeting.host_problem(host), returncode=2)
     if host and not config.getoption("--yes") and not targeting.is_loopback(host):
         pytest.exit(targeting.confirm_message(host), returncode=2)
+    _token_options(config)
     if not hasattr(config, "workerinput"):
         config.stash[_STATE_DIR] = Path(tempfile.mkdtemp(prefix="loadtest-state-"))
 
@@ -62,9 +76,24 @@ def pytest_configure(config: pytest.Config) -> None:
 _STATE_DIR = pytest.StashKey[Path]()
 
 
+def _token_options(config: pytest.Config) -> None:
+    """--login-rate must parse; --no-token-cache reaches every worker through the environment."""
+    from loadkit.token_store import StoreError, parse_rate
+
+    rate = config.getoption("--login-rate", default=None)
+    try:
+        parse_rate(rate or os.environ.get("LOADTEST_LOGIN_RATE"))
+    except StoreError as exc:
+        pytest.exit(str(exc), returncode=2)
+    if rate:
+        os.environ["LOADTEST_LOGIN_RATE"] = rate
+    if config.getoption("--no-token-cache", default=False):
+        os.environ["LOADTEST_NO_TOKEN_CACHE"] = "1"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """With --host, check the target and one login before any worker starts (exit 2, one line)."""
+    """With --host, check the target (and under xdist one login) before any worker starts."""
     config = session.config
     if hasattr(config, "workerinput") or not config.getoption("--host", default=None):
         return
@@ -84,12 +113,31 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     problem = targeting.preflight(target)
     if problem:
         pytest.exit(problem, returncode=2)
+    if not config.getoption("numprocesses", default=None) or _baseline_only(config):
+        return  # without xdist the accounts fixture checks the first login, when a test needs it
     try:
-        index, count = _worker(config)
-        plan = auth.AccountPlan.build(config.getoption("--accounts"), worker=index, workers=count)
-        auth.check_login(target, plan.general[0])
+        plan = _plan(config, target, None)
+        auth.prelogin(plan, plan.peek(1) or [*plan.roles.reserved][:1])
     except auth.AccountsUnusable as exc:
         pytest.exit(str(exc), returncode=2)
+
+
+def _baseline_only(config: pytest.Config) -> bool:
+    """Whether the command line names only baseline_test.py (which needs no account)."""
+    files = [a.split("::")[0] for a in config.args]
+    return bool(files) and all(Path(f).name == "baseline_test.py" for f in files)
+
+
+def _plan(config: pytest.Config, target, cursor_file: Path | None):
+    from loadkit import session as auth
+
+    return auth.build_plan(
+        target,
+        accounts=config.getoption("--accounts"),
+        tokens=config.getoption("--tokens"),
+        rate=config.getoption("--login-rate"),
+        cursor_file=cursor_file,
+    )
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -114,23 +162,6 @@ def _state_dir(config: pytest.Config) -> Path:
     if workerinput is not None:
         return Path(workerinput[STATE_DIR_KEY])
     return config.stash[_STATE_DIR]
-
-
-def _worker(config: pytest.Config) -> tuple[int, int]:
-    """(index, count) of this process's share of the accounts.
-
-    An xdist worker takes its own share; otherwise LOADTEST_ACCOUNT_SHARD="i/n" (set by the runner's
-    `all` preset, one pytest process per scenario) keeps processes off each other's accounts, so no
-    account is logged in more than once per run; else (0, 1).
-    """
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None:
-        return int(workerinput["workerid"].removeprefix("gw")), int(workerinput["workercount"])
-    index, _, count = os.environ.get("LOADTEST_ACCOUNT_SHARD", "0/1").partition("/")
-    try:
-        return int(index), max(1, int(count))
-    except ValueError:
-        pytest.exit("LOADTEST_ACCOUNT_SHARD must look like 2/7", returncode=2)
 
 
 @pytest.fixture(scope="session")
@@ -181,19 +212,38 @@ def target(pytestconfig: pytest.Config, run_folder: Path, profile) -> targeting.
 
 
 @pytest.fixture(scope="session")
-def accounts(pytestconfig: pytest.Config, target: targeting.Target):
-    """This worker's share of the accounts, plus the reserved rate-limit ones; one login checked."""
+def accounts(request: pytest.FixtureRequest, target: targeting.Target, run_folder: Path, profile):
+    """The run's accounts (general ones rotate run-wide), the accounts the selected tests will
+    take logged in ahead (one worker of xdist: just the first); a wrong password exits 2."""
     from loadkit import session as auth
 
-    index, count = _worker(pytestconfig)
+    config = request.config
     try:
-        plan = auth.AccountPlan.build(
-            pytestconfig.getoption("--accounts"), worker=index, workers=count
-        )
-        auth.check_login(target, plan.general[0])
+        plan = _plan(config, target, run_folder / ".account-cursor")
+        general, roles = _demand(request.session.items, profile)
+        wanted = auth.needed_accounts(plan, general, roles)
+        if hasattr(config, "workerinput"):
+            wanted = wanted[:1]
+        auth.prelogin(plan, wanted or plan.peek(1))
     except auth.AccountsUnusable as exc:
         pytest.exit(str(exc), returncode=2)
     return plan
+
+
+def _demand(items, profile) -> tuple[int, list[str]]:
+    """The general accounts and roles the selected tests that use accounts will take."""
+    from loadkit import scenarios
+
+    general, roles = 0, []
+    for item in items:
+        if "accounts" not in getattr(item, "fixturenames", ()):
+            continue
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        param = next(iter(params.values()), None) if params else None
+        name = getattr(item, "originalname", item.name).removeprefix("test_")
+        n, wanted = scenarios.account_demand(name, param, profile)
+        general, roles = general + n, roles + wanted
+    return general, roles
 
 
 @pytest.fixture

@@ -31,14 +31,26 @@ from loadkit import (
     probes,
     slo,
 )
+from loadkit.accounts import SeedEnd
 from loadkit.http import HttpClient, Request
 from loadkit.outcome import Outcome
 from loadkit.ratelimit_verdict import LimitProbe, judge
-from loadkit.session import PROBE_ACCOUNTS, AccountPlan, Authenticator, accounts_needed, fetch
+from loadkit.session import (
+    PROBE_ACCOUNTS,
+    AccountPlan,
+    AccountsUnusable,
+    Authenticator,
+    SetupError,
+    accounts_needed,
+    fetch,
+    setup_fetch,
+    with_seed_fallback,
+)
 from loadkit.targeting import Target
 from loadkit.trace import TracingRecorder, thirds_p95_ms
 
 UPLOAD = api.endpoint("POST", api.SESSION_UPLOAD)
+SESSIONS_LIST = api.endpoint("GET", api.SESSIONS)
 RATE_LIMIT_PARAMS = {"default_limit": "rate_limit", "upload_limit": "upload_rate_limit"}
 POLL_INTERVAL_S = 1.5  # per session: keeps polling far below the default limit per account
 POOL_SAMPLE_S = 0.05
@@ -65,18 +77,52 @@ class Ctx:
 
     async def accounts(self, requests: int) -> list[api.Account]:
         """General accounts enough for ``requests`` within one default-limit window, logged in."""
-        picked = self.plan.take(accounts_needed(requests, limit=self.default_limit()))
-        await asyncio.gather(*(self.auth.token(a) for a in picked))
-        return picked
+        return await self.take(accounts_needed(requests, limit=self.default_limit()))
+
+    async def take(self, n: int) -> list[api.Account]:
+        """The next ``n`` general accounts in rotation, logged in."""
+        return await with_seed_fallback(self.plan, self.auth, self.plan.take(n))
+
+
+def account_demand(name: str, param: str | None, profile: slo.Profile) -> tuple[int, list[str]]:
+    """(general accounts, roles) a test takes: the accounts it needs logged in before it runs."""
+    size = profile.scenario
+    limit = int(size("rate_limit").get("limit", 100))
+    need = lambda requests: accounts_needed(requests, limit=limit)  # noqa: E731
+    sustained = size("sustained")
+    per_window = int(
+        float(sustained["requests"]) / float(sustained["duration_s"])
+        * min(60.0, float(sustained["duration_s"]) + float(sustained.get("warmup_s", 0)))
+    ) + 1  # fmt: skip
+    memory = int(size("memory")["requests"])
+    general = {
+        "concurrent_sessions": lambda: need(2 * int(size("sessions")["concurrent"])),
+        "concurrent_uploads": lambda: int(size("uploads")["concurrent"]),
+        "database_pool_stress": lambda: need(2 * int(size("pool")["concurrent"])),
+        "sustained_load": lambda: need(per_window),
+        "memory_leak_detection": lambda: need(memory + max(10, memory // 10)),
+        "access_control_probe": lambda: 2 + need(int(size("probes")["load_requests"])),
+        "event_loop_probe": lambda: int(size("event_loop")["uploads"]),
+    }
+    roles = {"rate_limit_enforcement": {"default_limit": ["reserved:0"],
+                                        "upload_limit": ["reserved:1"]}.get(param or "", []),
+             "limiter_semantics_probe": [param] if param in PROBE_ACCOUNTS else [],
+             "upload_trust_probe": ["upload_trust"]}  # fmt: skip
+    return (general[name]() if name in general else 0), roles.get(name, [])
 
 
 def run(coro_fn, ctx: Ctx, outcome: Outcome, *args: Any) -> None:
     """Run a scenario on the engine's loop, with an authenticator bound to that loop, the /live
-    canary beside it (unless the scenario runs its own) and a CPU cost estimate after it."""
+    canary beside it (unless the scenario runs its own) and a CPU cost estimate after it. A setup
+    that fails (a login, /me, a patient) is one problem naming the route and status."""
 
     async def main() -> None:
-        ctx.auth = Authenticator(ctx.client(), timeout_s=ctx.target.timeout_s)
-        await coro_fn(ctx, outcome, *args)
+        if ctx.plan is not None:
+            ctx.auth = Authenticator(ctx.client(), ctx.plan.manager, ctx.target.timeout_s)
+        try:
+            await coro_fn(ctx, outcome, *args)
+        except (SetupError, AccountsUnusable, SeedEnd, api.LoginError, api.AccountsError) as exc:
+            outcome.problems.append(str(exc))
 
     live = None if getattr(coro_fn, "owns_canary", False) else _start_canary(ctx)
     try:
@@ -187,6 +233,14 @@ def check_read_limits(outcome: Outcome, profile: slo.Profile, group: str = "read
     outcome.thresholds += slo.check(_summary(outcome), profile.limits(group))
 
 
+def _json_list(body: bytes) -> list:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return []
+    return data if isinstance(data, list) else []
+
+
 def _cycle(requests: list[Request]):
     """A factory handing out ``requests`` in turn."""
     return lambda i: requests[i % len(requests)]
@@ -213,9 +267,9 @@ async def _session_reads(ctx: Ctx, accounts: list[api.Account]) -> list[Request]
     reads = []
     for account in accounts:
         headers = await ctx.auth.headers(account)
-        listing = Request("GET", f"{api.SESSIONS}?limit=10", headers=headers)
-        status, body, _ = await fetch(ctx.auth.client, listing, timeout_s=ctx.target.timeout_s)
-        sessions = json.loads(body) if status == 200 else []
+        listing = Request("GET", f"{api.SESSIONS}?limit=10", SESSIONS_LIST, headers)
+        status, body = await setup_fetch(ctx.auth.client, listing, timeout_s=ctx.target.timeout_s)
+        sessions = _json_list(body) if status == 200 else []
         ids = [s["id"] for s in sessions if isinstance(s, dict) and "id" in s]
         for sid in ids:
             path = api.path(api.SESSION, id=sid)
@@ -284,11 +338,24 @@ async def _poll_until_processed(
                 continue
             req = Request("GET", api.path(api.SESSION, id=sid), headers=headers)
             status, body, _ = await fetch(ctx.auth.client, req, timeout_s=ctx.target.timeout_s)
-            state = json.loads(body).get("status") if status == 200 else None
-            if state in ("processed", "failed"):
-                final[sid] = state
+            session = _json_object(body) if status == 200 else {}
+            if session.get("status") in ("processed", "failed"):
+                final[sid] = session["status"]
+                if session["status"] == "failed":
+                    FAILED_MESSAGES[sid] = str(session.get("error_message") or "no error_message")
         await asyncio.sleep(POLL_INTERVAL_S)
     return final
+
+
+FAILED_MESSAGES: dict[str, str] = {}  # session id -> the server's error_message
+
+
+def _json_object(body: bytes) -> dict:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 async def concurrent_uploads(ctx: Ctx, outcome: Outcome) -> None:
@@ -296,8 +363,7 @@ async def concurrent_uploads(ctx: Ctx, outcome: Outcome) -> None:
     sizes = ctx.profile.scenario("uploads")
     n, size = int(sizes["concurrent"]), int(sizes["upload_size_bytes"])
     timeout_s = float(sizes["processing_timeout_s"])
-    accounts = ctx.plan.take(n)
-    await asyncio.gather(*(ctx.auth.token(a) for a in accounts))
+    accounts = await ctx.take(n)
     owned: list[tuple[str, dict]] = []
     uploads = await _upload_requests(ctx, accounts, size, owned)
     outcome.parameters.update(users=n, requests=n, upload_size_bytes=size, accounts=len(accounts))
@@ -321,9 +387,11 @@ def _judge_uploads(ctx: Ctx, outcome: Outcome, n: int, ids, final, timeout_s: fl
         {"sessions_processed": processed}, {"min:sessions_processed": n}
     )
     if processed < n:
+        why = sorted({FAILED_MESSAGES.get(sid, "") for sid, st in final.items() if st == "failed"})
+        said = f"; the server said: {'; '.join(w for w in why if w)[:300]}" if any(why) else ""
         outcome.problems.append(
             f"{processed} of {n} uploads reached 'processed' within {timeout_s:g} s "
-            f"({len(ids)} uploaded, {len(ids) - len(final)} unfinished)"
+            f"({len(ids)} uploaded, {len(ids) - len(final)} unfinished){said}"
         )
 
 
@@ -353,6 +421,7 @@ class ProbeRecorder(TracingRecorder):
 
 async def _limit_requests(ctx: Ctx, which: str, recorder: ProbeRecorder) -> list[Request]:
     account = ctx.plan.reserved_for(0 if which == "default_limit" else 1)
+    await with_seed_fallback(ctx.plan, ctx.auth, [account])
     headers = await ctx.auth.headers(account)
     expect = frozenset({200, 429})
     if which == "default_limit":
@@ -377,6 +446,12 @@ async def rate_limit_enforcement(ctx: Ctx, outcome: Outcome, which: str) -> None
     """Rapid requests on a reserved account past ``limit``; judged by `ratelimit_verdict`."""
     sizes = ctx.profile.scenario(RATE_LIMIT_PARAMS[which])
     n, limit, window = int(sizes["requests"]), int(sizes["limit"]), float(sizes["window_s"])
+    if ctx.plan.reserved_for(1) is None:
+        outcome.skip_reason = (
+            f"the rate-limit tests need 2 reserved accounts beside the others; "
+            f"there are {ctx.plan.roles.describe()}"
+        )
+        return
     recorder = outcome.recorder = ProbeRecorder()
     reqs = await _limit_requests(ctx, which, recorder)
     concurrency = 1 if which == "upload_limit" else 4
@@ -634,7 +709,7 @@ async def _background_load(ctx: Ctx, outcome: Outcome, reads, stop: asyncio.Even
 async def access_control_probe(ctx: Ctx, outcome: Outcome) -> None:
     """No, tampered, expired, unsigned and another therapist's token, under load: all refused."""
     rounds = int(_probe_sizes(ctx)["access_rounds"])
-    owner, intruder = ctx.plan.take(2)
+    owner, intruder = await ctx.take(2)
     victim = await _victim(ctx, owner, outcome)
     reqs = probes.access_requests(victim, await ctx.auth.headers(intruder)) * rounds
     client, kw = ctx.auth.client, _send_kw(ctx)
@@ -687,7 +762,7 @@ async def limiter_semantics_probe(ctx: Ctx, outcome: Outcome, route_name: str) -
     )
     account = ctx.plan.probe_account(route_name) if route_name in PROBE_ACCOUNTS else None
     if route_name in PROBE_ACCOUNTS and account is None:
-        outcome.skip_reason = "too few accounts to give the limiter probe one of its own"
+        outcome.skip_reason = _too_few(ctx, "the limiter probe")
         return
     outcome.parameters.update(route=route.endpoint, limit=route.limit, window_s=route.window_s)
     async with monitored(ctx, outcome):
@@ -844,6 +919,16 @@ async def _transcribed_session(ctx: Ctx, outcome: Outcome, account: api.Account)
     return ids[0] if final.get(ids[0]) == "processed" else None
 
 
+def _too_few(ctx: Ctx, who: str) -> str:
+    from loadkit.accounts import MIN_GENERAL, RESERVED
+
+    need = RESERVED + len(PROBE_ACCOUNTS) + MIN_GENERAL
+    return (
+        f"too few accounts to give {who} one of its own: it needs {need} accounts in all, "
+        f"there are {ctx.plan.roles.describe()}"
+    )
+
+
 _LIMIT_RUNS = {
     "default": _limit_default,
     "login": _limit_login,
@@ -858,7 +943,7 @@ async def upload_trust_probe(ctx: Ctx, outcome: Outcome) -> None:
     """Non-audio, wrong-type, empty and oversized uploads beside valid ones: refused, no trace."""
     account = ctx.plan.probe_account("upload_trust")
     if account is None:
-        outcome.skip_reason = "too few accounts to give the upload-trust probe one of its own"
+        outcome.skip_reason = _too_few(ctx, "the upload-trust probe")
         return
     sizes, client, kw = _probe_sizes(ctx), ctx.auth.client, _send_kw(ctx)
     headers, patient = await ctx.auth.headers(account), await ctx.auth.patient_id(account)
@@ -924,8 +1009,7 @@ async def event_loop_probe(ctx: Ctx, outcome: Outcome) -> None:
     sizes = ctx.profile.scenario("event_loop")
     settings = canary.Settings.from_profile(ctx.profile)
     n_up, n_login = int(sizes["uploads"]), int(sizes["logins"])
-    accounts = ctx.plan.take(n_up)
-    await asyncio.gather(*(ctx.auth.token(a) for a in accounts))
+    accounts = await ctx.take(n_up)
     uploads = await _upload_requests(ctx, accounts, int(sizes["upload_size_bytes"]), [])
     logins = [_bad_login() for _ in range(n_login)]
     idle = await asyncio.to_thread(

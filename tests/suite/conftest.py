@@ -15,6 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 FAKE_SERVER = Path(__file__).with_name("fake_server.py")
 START_TIMEOUT_S = 20.0
+CLEARED_ENV = ("LOADTEST_RUN_DIR", "LOADTEST_PROFILE", "LOADTEST_ACCOUNTS", "PYTEST_ADDOPTS",
+               "LOADTEST_LOGIN_RATE", "LOADTEST_NO_TOKEN_CACHE", "LOADTEST_TOKENS")  # fmt: skip
 
 
 @dataclass
@@ -81,7 +83,8 @@ def run_suite(tmp_path: Path):
     def run(*args: str, timeout_s: float = 600.0) -> SuiteRun:
         root = tmp_path / "results"
         env = {**os.environ, "LOADTEST_RESULTS_ROOT": str(root)}
-        for name in ("LOADTEST_RUN_DIR", "LOADTEST_PROFILE", "LOADTEST_ACCOUNTS", "PYTEST_ADDOPTS"):
+        env["LOADTEST_TOKEN_CACHE"] = str(tmp_path / "token-cache" / "tokens.json")
+        for name in CLEARED_ENV:
             env.pop(name, None)
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
         done = subprocess.run(
