@@ -219,7 +219,7 @@ def accounts(request: pytest.FixtureRequest, target: targeting.Target, run_folde
 
     config = request.config
     try:
-        plan = _plan(config, target, run_folder / ".account-cursor")
+        plan = _plan(config, target, run_folder / ".state" / "account-cursor")
         general, roles = _demand(request.session.items, profile)
         wanted = auth.needed_accounts(plan, general, roles)
         if hasattr(config, "workerinput"):
@@ -227,7 +227,27 @@ def accounts(request: pytest.FixtureRequest, target: targeting.Target, run_folde
         auth.prelogin(plan, wanted or plan.peek(1))
     except auth.AccountsUnusable as exc:
         pytest.exit(str(exc), returncode=2)
+    _plan_uploads(request.session.items, profile, plan, run_folder)
     return plan
+
+
+def _plan_uploads(items, profile, plan, run_folder: Path) -> None:
+    """Register the selected tests' uploads; the budget is the address's once logins showed it."""
+    from loadkit import scenarios
+    from loadkit.outcome import safe_test_name
+    from loadkit.upload_budget import UploadLedger
+
+    needs = {}
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        param = next(iter(params.values()), None) if params else None
+        name = getattr(item, "originalname", item.name).removeprefix("test_")
+        need = scenarios.upload_demand(name, param, profile)
+        if need:
+            needs[safe_test_name(item.name)] = need
+    scarce = plan.manager.limit_shaped() is not None or plan.manager.budget.paced()
+    limit = int(profile.scenario("upload_rate_limit").get("limit", 10))
+    UploadLedger(run_folder / ".state" / "upload-budget").plan(needs, scarce=scarce, limit=limit)
 
 
 def _demand(items, profile) -> tuple[int, list[str]]:
@@ -256,11 +276,21 @@ def drive(request: pytest.FixtureRequest, target: targeting.Target, profile, run
     from loadkit.outcome import Outcome, failure_message, reporting, safe_test_name
 
     def run(scenario, *args, plan=None):
+        from loadkit.upload_budget import UploadLedger
+
         outcome = Outcome(safe_test_name(request.node.name), target.url, profile.name)
-        ctx = scenarios.Ctx(target, profile, plan)
+        ledger = UploadLedger(run_folder / ".state" / "upload-budget")
+        ctx = scenarios.Ctx(target, profile, plan, name=outcome.test_name, uploads=ledger)
         with reporting(outcome, run_folder):
-            scenarios.run(scenario, ctx, outcome, *args)
+            try:
+                scenarios.run(scenario, ctx, outcome, *args)
+            finally:
+                if plan is not None:
+                    _login_findings(outcome, plan.manager)
         message = failure_message(outcome.thresholds, outcome.problems)
+        if message and outcome.defects:
+            ids = ", ".join(dict.fromkeys(d["id"] for d in outcome.defects))
+            message = f"[defects: {ids}] {message}"
         if message:
             pytest.fail(message, pytrace=False)
         if outcome.skip_reason:
@@ -268,3 +298,19 @@ def drive(request: pytest.FixtureRequest, target: targeting.Target, profile, run
         return outcome
 
     return run
+
+
+def _login_findings(outcome, manager) -> None:
+    """The login refusals met since the last report: defects, the login budget, limit_shaped."""
+    new = manager.unreported()
+    outcome.defects += [d for d in manager.defects(new) if d not in outcome.defects]
+    outcome.limit_shaped = outcome.limit_shaped or manager.limit_shaped()
+    if outcome.limit_shaped and not getattr(manager, "shaped_said", False):
+        manager.shaped_said = True
+        manager.say(f"limit_shaped: {outcome.limit_shaped}")
+    if new or manager.waited_s:
+        outcome.extra["logins"] = {
+            "refusals": len(new),
+            "waited_for_budget_s": round(manager.waited_s, 1),
+            "login_rate": str(manager.budget.rate),
+        }

@@ -117,12 +117,14 @@ class TokenManager:
     seeds_from_default: bool = False
     events: list[Event] = field(default_factory=list)
     waited_s: float = 0.0
+    reported: int = 0
     logins: int = 0
     refreshes: int = 0
     pending: int = 0  # logins still expected (for the progress line)
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _answered: bool = False
+    _waiting_until: float = 0.0
     missing_from: int | None = None  # the first seed number the target does not have
 
     def _lock(self, email: str) -> threading.Lock:
@@ -204,8 +206,11 @@ class TokenManager:
     def _wait_for_slot(self) -> None:
         wait = self.budget.reserve(self.sleep)
         if wait > 0:
-            with self._guard:
-                self.waited_s += wait
+            now = time.time()
+            with self._guard:  # wall time spent waiting (threads wait side by side)
+                start = max(now, self._waiting_until)
+                self.waited_s += max(0.0, now + wait - start)
+                self._waiting_until = max(self._waiting_until, now + wait)
             self.sleep(wait)
 
     def _refusal(self, account: api.Account, status: int | None, first: bool) -> bool:
@@ -229,9 +234,14 @@ class TokenManager:
             line += f": logins wait for the budget of {rate}"
         self.say(line)
 
-    def defects(self) -> list[dict]:
+    def unreported(self) -> list[Event]:
+        """The refusals met since the last call (each goes into one report)."""
+        new, self.reported = self.events[self.reported :], len(self.events)
+        return new
+
+    def defects(self, events: list[Event] | None = None) -> list[dict]:
         """The limiter defects the logins met (one record per id)."""
-        bad = [e for e in self.events if e.defect]
+        bad = [e for e in (self.events if events is None else events) if e.defect]
         if not bad:
             return []
         return [
@@ -251,8 +261,13 @@ class TokenManager:
         fresh = [e for e in self.events if e.first_try]
         if not fresh:
             return None
+        what = (
+            "the first login of an account that had sent nothing was"
+            if len(fresh) == 1
+            else f"{len(fresh)} first logins of accounts that had sent nothing were"
+        )
         return (
-            f"{len(fresh)} first logins of accounts that had sent nothing were refused: the "
+            f"{what} refused: the "
             "deployment keys its login limit by client address, so one machine running the "
             "suite shares one budget and the limit, not the server, shaped the login figures"
         )

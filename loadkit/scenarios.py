@@ -9,6 +9,7 @@ the request builders and verdicts (`ratelimit_verdict`, `trace`) carry no pytest
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -23,6 +24,7 @@ from loadkit import (
     api,
     canary,
     cost,
+    defects,
     engine,
     metrics,
     monitor,
@@ -48,6 +50,7 @@ from loadkit.session import (
 )
 from loadkit.targeting import Target
 from loadkit.trace import TracingRecorder, thirds_p95_ms
+from loadkit.upload_budget import UploadLedger
 
 UPLOAD = api.endpoint("POST", api.SESSION_UPLOAD)
 SESSIONS_LIST = api.endpoint("GET", api.SESSIONS)
@@ -65,6 +68,12 @@ class Ctx:
     profile: slo.Profile
     plan: AccountPlan | None = None
     auth: Authenticator | None = None
+    name: str = ""
+    uploads: UploadLedger | None = None
+
+    def claim_uploads(self, n: int) -> str | None:
+        """Spend ``n`` uploads of the run's budget: None, or why this test cannot have them."""
+        return self.uploads.claim(self.name, n) if self.uploads is not None else None
 
     def client(self) -> HttpClient:
         return HttpClient(self.target.url, verify=self.target.verify)
@@ -109,6 +118,25 @@ def account_demand(name: str, param: str | None, profile: slo.Profile) -> tuple[
              "limiter_semantics_probe": [param] if param in PROBE_ACCOUNTS else [],
              "upload_trust_probe": ["upload_trust"]}  # fmt: skip
     return (general[name]() if name in general else 0), roles.get(name, [])
+
+
+def upload_demand(name: str, param: str | None, profile: slo.Profile) -> int:
+    """Uploads a test sends (each counts toward an address-keyed upload limit)."""
+    size = profile.scenario
+    probe = size("probes")
+    needs = {
+        "concurrent_uploads": int(size("uploads")["concurrent"]),
+        "event_loop_probe": int(size("event_loop")["uploads"]),
+        "upload_trust_probe": len(probes.upload_cases(1024)) + 1,
+        "access_control_probe": int(probe["access_rounds"]) * ACCESS_CREDENTIALS,
+        "rate_limit_enforcement[upload_limit]": int(size("upload_rate_limit")["requests"]),
+        "limiter_semantics_probe[upload]": int(probe.get("upload_limit", 10)) + 2,
+        "limiter_semantics_probe[extract]": 1,
+    }
+    return needs.get(f"{name}[{param}]" if param else name, 0)
+
+
+ACCESS_CREDENTIALS = 5  # no, tampered, expired, unsigned and another's token (probes.py)
 
 
 def run(coro_fn, ctx: Ctx, outcome: Outcome, *args: Any) -> None:
@@ -363,6 +391,9 @@ async def concurrent_uploads(ctx: Ctx, outcome: Outcome) -> None:
     sizes = ctx.profile.scenario("uploads")
     n, size = int(sizes["concurrent"]), int(sizes["upload_size_bytes"])
     timeout_s = float(sizes["processing_timeout_s"])
+    outcome.skip_reason = ctx.claim_uploads(n)
+    if outcome.skip_reason:
+        return
     accounts = await ctx.take(n)
     owned: list[tuple[str, dict]] = []
     uploads = await _upload_requests(ctx, accounts, size, owned)
@@ -452,6 +483,10 @@ async def rate_limit_enforcement(ctx: Ctx, outcome: Outcome, which: str) -> None
             f"there are {ctx.plan.roles.describe()}"
         )
         return
+    if which == "upload_limit":
+        outcome.skip_reason = ctx.claim_uploads(n)
+        if outcome.skip_reason:
+            return
     recorder = outcome.recorder = ProbeRecorder()
     reqs = await _limit_requests(ctx, which, recorder)
     concurrency = 1 if which == "upload_limit" else 4
@@ -461,6 +496,16 @@ async def rate_limit_enforcement(ctx: Ctx, outcome: Outcome, which: str) -> None
     thresholds, problems = judge(recorder.probes, limit=limit, window_s=window)
     outcome.thresholds += thresholds
     outcome.problems += problems
+    refusals = [p for p in recorder.probes if p.status == 429]
+    defects.from_limit(
+        outcome.defects,
+        reqs[0].endpoint,
+        name="default" if which == "default_limit" else "upload",
+        statuses=dict(outcome.recorder.status_codes),
+        refused=len(refusals),
+        bare=sum(not (p.retry_after or "").strip().isdigit() for p in refusals),
+        total=len(recorder.probes),
+    )
     outcome.extra["limit_probe"] = {
         "allowed": sum(p.allowed for p in recorder.probes),
         "refused_429": sum(p.status == 429 for p in recorder.probes),
@@ -712,27 +757,34 @@ async def access_control_probe(ctx: Ctx, outcome: Outcome) -> None:
     owner, intruder = await ctx.take(2)
     victim = await _victim(ctx, owner, outcome)
     reqs = probes.access_requests(victim, await ctx.auth.headers(intruder)) * rounds
+    left_out = ctx.claim_uploads(sum(p.endpoint == UPLOAD for p in reqs))
+    if left_out:  # the address's upload budget is for other tests: probe the reads alone
+        reqs = [p for p in reqs if p.endpoint != UPLOAD]
+        outcome.extra["access_probe_note"] = f"uploads left out: {left_out}"
     client, kw = ctx.auth.client, _send_kw(ctx)
     before = await probe_driver.session_count(
         client, outcome.recorder, victim.headers, victim.patient_id, **kw
     )
     reads = await _session_reads(ctx, await ctx.accounts(int(_probe_sizes(ctx)["load_requests"])))
     outcome.parameters.update(probe_requests=len(reqs), rounds=rounds)
-    stop, defects = asyncio.Event(), []
+    stop, found = asyncio.Event(), []
     async with monitored(ctx, outcome):
         started = _start_clock(outcome)
         load = asyncio.ensure_future(_background_load(ctx, outcome, reads, stop))
         for p in reqs:
             judge = lambda s, b, p=p: probes.judge_access(p, s, b)  # noqa: E731
             reply = await probe_driver.send(client, outcome.recorder, p, judge=judge, **kw)
-            defects += [m for m in [judge(reply.status, reply.body)] if m]
+            message = judge(reply.status, reply.body)
+            if message:
+                found.append(message)
+                defects.from_access(outcome.defects, p.label, p.endpoint, reply.status)
         stop.set()
         await load
         outcome.duration_s = time.time() - started
     after = await probe_driver.session_count(
         client, outcome.recorder, victim.headers, victim.patient_id, **kw
     )
-    _judge_access(outcome, reqs, defects, before, after)
+    _judge_access(outcome, reqs, found, before, after)
 
 
 def _judge_access(outcome: Outcome, reqs, defects: list[str], before, after) -> None:
@@ -765,19 +817,60 @@ async def limiter_semantics_probe(ctx: Ctx, outcome: Outcome, route_name: str) -
         outcome.skip_reason = _too_few(ctx, "the limiter probe")
         return
     outcome.parameters.update(route=route.endpoint, limit=route.limit, window_s=route.window_s)
+    if route_name == "login":
+        await _clear_login_window(ctx, outcome, "the login limit probe")
+    if route_name in ("upload", "extract"):
+        outcome.skip_reason = ctx.claim_uploads(
+            route.limit + route.extra if route_name == "upload" else 1
+        )
+        if outcome.skip_reason:
+            return
     async with monitored(ctx, outcome):
         started = _start_clock(outcome)
         replies, state = await _LIMIT_RUNS[route_name](ctx, outcome, route, account)
         outcome.duration_s = time.time() - started
+    if route_name == "login":
+        ctx.plan.manager.budget.note_sent(len(replies) + 1)
     rows, problems = probes.judge_limit(route, [r.probe() for r in replies])
     outcome.thresholds += rows
     outcome.problems += problems + [p for p in state if p]
+    _limit_defects(outcome, route, route_name, replies, state)
     outcome.extra["limit_probe"] = {
         "route": route.endpoint,
         "keyed_by": route.keyed_by,
         "let_through": sum(r.status in route.counted for r in replies),
         "refused_429": sum(r.status == 429 for r in replies),
     }
+
+
+MAX_LOGIN_WAIT_S = 120.0
+
+
+def _limit_defects(outcome: Outcome, route, name: str, replies: list, state: list) -> None:
+    statuses: dict[str, int] = {}
+    for r in replies:
+        if r.status is not None and r.status not in route.counted:
+            statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
+    refusals = [r for r in replies if r.status == 429]
+    bare = sum(not (r.headers.get("retry-after") or "").strip().isdigit() for r in refusals)
+    defects.from_limit(outcome.defects, route.endpoint, name=name, statuses=statuses,
+                       refused=len(refusals), bare=bare, total=len(replies))  # fmt: skip
+    if any(s and "keyed by address alone" in s for s in state):
+        said = "the login limit is keyed by client address alone, not (address, email)"
+        defects.add(outcome.defects, "login-limit-by-address", route.endpoint, said)
+
+
+async def _clear_login_window(ctx: Ctx, outcome: Outcome, what: str) -> None:
+    """Before a probe spends the address's login budget: every account the run needs holds a
+    token (logged in ahead), and once logins were refused, the budget's window is waited out."""
+    budget = ctx.plan.manager.budget
+    wait = min(budget.window_clear_in(), MAX_LOGIN_WAIT_S)
+    if wait > 0:
+        await asyncio.sleep(wait)
+        said = f"waited {wait:.0f} s for the address's login window to clear before {what}"
+    else:
+        said = f"every account this run needs held a token before {what} ran"
+    outcome.extra["login_budget"] = said
 
 
 def _no_token_in_429s(replies: list, what: str) -> str | None:
@@ -836,19 +929,22 @@ async def _limit_signup(ctx: Ctx, outcome: Outcome, route, _account):
 
 
 async def _limit_refresh(ctx: Ctx, outcome: Outcome, route, account):
+    """The account's token from the manager (no login spent); the rotated token goes back."""
     client, kw = ctx.auth.client, _send_kw(ctx)
-    login = probes.json_request("POST", api.LOGIN, account.login_body(), {200})
-    first = await probe_driver.send(client, outcome.recorder, login, **kw)
-    token = (json.loads(first.body) if first.status == 200 else {}).get("refresh_token")
-    if not token:
-        return [], [f"the refresh probe's login failed ({first.status})"]
-    replies = []
+    held = await ctx.auth.token(account)
+    if not held.refresh_token:
+        return [], ["the refresh probe's account has no refresh token"]
+    token, latest, replies = held.refresh_token, None, []
     for _ in range(route.limit + route.extra):
         p = probes.json_request("POST", api.REFRESH, {"refresh_token": token}, {200, 429})
         reply = await probe_driver.send(client, outcome.recorder, p, **kw)
         replies.append(reply)
         if reply.status == 200:
-            token = json.loads(reply.body).get("refresh_token") or token
+            with contextlib.suppress(ValueError):
+                latest = api.parse_token_response(json.loads(reply.body), time.time())
+                token = latest.refresh_token or token
+    if latest is not None:  # the old refresh token is spent: keep the newest pair
+        ctx.plan.manager.store.put(account.email, latest)
     return replies, [_no_token_in_429s(replies, "refresh")]
 
 
@@ -948,6 +1044,9 @@ async def upload_trust_probe(ctx: Ctx, outcome: Outcome) -> None:
     sizes, client, kw = _probe_sizes(ctx), ctx.auth.client, _send_kw(ctx)
     headers, patient = await ctx.auth.headers(account), await ctx.auth.patient_id(account)
     cases = probes.upload_cases(int(sizes["upload_size_bytes"]))
+    outcome.skip_reason = ctx.claim_uploads(len(cases) + 1)
+    if outcome.skip_reason:
+        return
     before = await probe_driver.session_count(client, outcome.recorder, headers, patient, **kw)
     outcome.parameters.update(uploads=len(cases) + 1, max_upload_bytes=sizes["max_upload_bytes"])
     async with monitored(ctx, outcome):
@@ -987,12 +1086,21 @@ def _judge_upload_trust(outcome: Outcome, cases, replies, big, before, after) ->
         for c, r in zip(cases, replies, strict=True)
         if (m := probes.judge_upload(c.label, c.expect, r.status, r.body))
     ]
+    for c, r in zip(cases, replies, strict=True):
+        if probes.judge_upload(c.label, c.expect, r.status, r.body):
+            defects.from_upload(outcome.defects, c.label, r.status)
     status, sent = big
     if status != 413:
         got = "no answer" if status is None else f"{status}"
         outcome.problems.append(f"upload-trust defect: an oversized body got {got}, expected 413")
+        defects.add(outcome.defects, "oversize-not-refused", UPLOAD,
+                    f"an oversized body got {got}, expected 413", status=status)  # fmt: skip
     accepted = sum(r.status == 200 for r in replies) + (status == 200)
-    outcome.problems += [m for m in [probes.session_count_problem(before, after, accepted)] if m]
+    left = probes.session_count_problem(before, after, accepted)
+    outcome.problems += [left] if left else []
+    if left and after is not None and before is not None:
+        defects.add(outcome.defects, "refused-upload-leaves-session", UPLOAD, left,
+                    sessions_before=before, sessions_after=after, accepted=accepted)  # fmt: skip
     outcome.extra["upload_probe"] = {
         "sessions_before": before,
         "sessions_after": after,
@@ -1009,9 +1117,13 @@ async def event_loop_probe(ctx: Ctx, outcome: Outcome) -> None:
     sizes = ctx.profile.scenario("event_loop")
     settings = canary.Settings.from_profile(ctx.profile)
     n_up, n_login = int(sizes["uploads"]), int(sizes["logins"])
+    outcome.skip_reason = ctx.claim_uploads(n_up)
+    if outcome.skip_reason:
+        return
     accounts = await ctx.take(n_up)
     uploads = await _upload_requests(ctx, accounts, int(sizes["upload_size_bytes"]), [])
     logins = [_bad_login() for _ in range(n_login)]
+    await _clear_login_window(ctx, outcome, "the event-loop probe's wrong logins")
     idle = await asyncio.to_thread(
         canary.measure_idle, ctx.target.url, settings, verify=ctx.target.verify
     )
@@ -1026,8 +1138,13 @@ async def event_loop_probe(ctx: Ctx, outcome: Outcome) -> None:
             requests=n_up + n_login,
         )
     await asyncio.to_thread(live.stop)
+    ctx.plan.manager.budget.note_sent(n_login)
     block = outcome.extra["canary"] = live.summary(idle)
-    outcome.problems += [m for m in [canary.flagged_problem(block, "uploads and logins")] if m]
+    blocked = canary.flagged_problem(block, "uploads and logins")
+    if blocked:
+        outcome.problems.append(blocked)
+        defects.add(outcome.defects, "event-loop-blocked", api.endpoint("GET", api.LIVE), blocked,
+                    p99_ms=block.get("p99_ms"), threshold_ms=block.get("threshold_ms"))  # fmt: skip
     outcome.thresholds += slo.check(
         {"canary_p99_ms": block["p99_ms"]}, {"canary_p99_ms": block["threshold_ms"] or 0}
     )
