@@ -220,6 +220,9 @@ def accounts(request: pytest.FixtureRequest, target: targeting.Target, run_folde
     config = request.config
     try:
         plan = _plan(config, target, run_folder / ".state" / "account-cursor")
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:  # progress lines past pytest's capture
+            plan.manager.say = lambda line: reporter.write_line(f"loadtest: {line}")
         general, roles = _demand(request.session.items, profile)
         wanted = auth.needed_accounts(plan, general, roles)
         if hasattr(config, "workerinput"):
@@ -237,31 +240,33 @@ def _plan_uploads(items, profile, plan, run_folder: Path) -> None:
     from loadkit.outcome import safe_test_name
     from loadkit.upload_budget import UploadLedger
 
+    tests = [item.name for item in items]  # the runner's `all` names the whole run's tests
+    tests += [n.split("::")[-1] for n in os.environ.get("LOADTEST_PLANNED_TESTS", "").split()]
     needs = {}
-    for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        param = next(iter(params.values()), None) if params else None
-        name = getattr(item, "originalname", item.name).removeprefix("test_")
-        need = scenarios.upload_demand(name, param, profile)
+    for test in tests:
+        name, _, param = test.removeprefix("test_").partition("[")
+        need = scenarios.upload_demand(name, param.rstrip("]") or None, profile)
         if need:
-            needs[safe_test_name(item.name)] = need
+            needs[safe_test_name(test)] = need
     scarce = plan.manager.limit_shaped() is not None or plan.manager.budget.paced()
     limit = int(profile.scenario("upload_rate_limit").get("limit", 10))
     UploadLedger(run_folder / ".state" / "upload-budget").plan(needs, scarce=scarce, limit=limit)
 
 
 def _demand(items, profile) -> tuple[int, list[str]]:
-    """The general accounts and roles the selected tests that use accounts will take."""
+    """The general accounts and roles the selected tests will take: with the runner's `all`
+    (LOADTEST_PLANNED_TESTS), those of this test and every one after it, so the run's first
+    process logs in the whole run's accounts before any probe spends the login budget."""
     from loadkit import scenarios
 
+    tests = [i.name for i in items if "accounts" in getattr(i, "fixturenames", ())]
+    planned = [n.split("::")[-1] for n in os.environ.get("LOADTEST_PLANNED_TESTS", "").split()]
+    if tests and tests[0] in planned:
+        tests = planned[planned.index(tests[0]) :]
     general, roles = 0, []
-    for item in items:
-        if "accounts" not in getattr(item, "fixturenames", ()):
-            continue
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        param = next(iter(params.values()), None) if params else None
-        name = getattr(item, "originalname", item.name).removeprefix("test_")
-        n, wanted = scenarios.account_demand(name, param, profile)
+    for test in tests:
+        name, _, param = test.removeprefix("test_").partition("[")
+        n, wanted = scenarios.account_demand(name, param.rstrip("]") or None, profile)
         general, roles = general + n, roles + wanted
     return general, roles
 

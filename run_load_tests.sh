@@ -364,6 +364,8 @@ run_all() {
     collect_node_ids
     local -a failed=()
     local node rc i=0 worst=0
+    # Every scenario process knows the whole run, so an address's upload budget goes in order.
+    export LOADTEST_PLANNED_TESTS="${NODE_IDS[*]}"
     for node in "${NODE_IDS[@]}"; do
         i=$((i + 1))
         stage "[$i/${#NODE_IDS[@]}] $node"

@@ -185,6 +185,8 @@ class TokenManager:
             self._wait_for_slot()
             status, token, detail = login(account)
             if token is not None:
+                if not self._answered:
+                    self.budget.note_answered(self.sleep)
                 self._answered = True
                 with self._guard:
                     self.logins += 1
@@ -215,7 +217,8 @@ class TokenManager:
 
     def _refusal(self, account: api.Account, status: int | None, first: bool) -> bool:
         """Whether ``status`` is the limiter refusing (then pace from now on and retry)."""
-        limited = status == 429 or (status is not None and status >= 500 and self._answered)
+        answered = self._answered or self.budget.paced() or self.budget.answered()
+        limited = status == 429 or (status is not None and status >= 500 and answered)
         if not limited:
             return False
         defect = "limiter-500" if status != 429 else None

@@ -404,7 +404,17 @@ async def concurrent_uploads(ctx: Ctx, outcome: Outcome) -> None:
     _judge_uploads(ctx, outcome, n, [sid for sid, _ in owned], final, timeout_s)
 
 
+def _uploads_refused(ctx: Ctx, outcome: Outcome) -> int:
+    """Uploads the limiter refused (429 or 5xx); any marks the run's upload budget scarce."""
+    statuses = outcome.recorder.status_codes
+    refused = sum(n for code, n in statuses.items() if code == 429 or code >= 500)
+    if refused and ctx.uploads is not None:
+        ctx.uploads.mark_scarce()
+    return refused
+
+
 def _judge_uploads(ctx: Ctx, outcome: Outcome, n: int, ids, final, timeout_s: float) -> None:
+    _uploads_refused(ctx, outcome)
     processed = sum(1 for s in final.values() if s == "processed")
     outcome.extra["processing"] = {
         "uploaded": len(ids),
@@ -1080,6 +1090,13 @@ async def upload_trust_probe(ctx: Ctx, outcome: Outcome) -> None:
 def _judge_upload_trust(outcome: Outcome, cases, replies, big, before, after) -> None:
     if any(r.status == 429 for r in replies) or big[0] == 429:
         outcome.skip_reason = "the probe account's upload limit (10/hour) is spent: rerun later"
+        return
+    if all(r.status is not None and r.status >= 500 for r in replies):
+        got = ", ".join(sorted({str(r.status) for r in replies}))
+        outcome.skip_reason = (
+            f"every upload of the probe was refused ({got}): the upload limit of this address is "
+            "spent (its limiter answers 5xx); rerun after its window"
+        )
         return
     outcome.problems += [
         m

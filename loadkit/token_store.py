@@ -252,6 +252,16 @@ class LoginBudget:
 
         return bool(self._edit(mark, sleep))
 
+    def answered(self) -> bool:
+        """Whether a login on this target succeeded before (in any process of any run)."""
+        state = self._state(read_json(self.file)) if self.file.exists() else self._local
+        return bool(state.get("answered"))
+
+    def note_answered(self, sleep=time.sleep) -> None:
+        """A login succeeded: a later 5xx on login is the limiter, not a broken server."""
+        if not self.answered():
+            self._edit(lambda state, now: state.update(answered=True), sleep)
+
     def note_sent(self, count: int = 1, sleep=time.sleep) -> None:
         """Logins sent outside the manager (the probes' wrong logins) spend the budget too."""
 

@@ -42,7 +42,8 @@ class UploadLedger:
         the address's (scarce); tests planned by an earlier process keep their place."""
         with locked(self.file):
             data = read_json(self.file)
-            data.setdefault("planned", {}).update(needs)
+            used = data.get("used", {})
+            data.setdefault("planned", {}).update({k: v for k, v in needs.items() if k not in used})
             data["scarce"] = bool(data.get("scarce")) or scarce
             data["limit"] = limit
             write_json(self.file, data)

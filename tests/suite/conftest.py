@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 FAKE_SERVER = Path(__file__).with_name("fake_server.py")
 START_TIMEOUT_S = 20.0
 CLEARED_ENV = ("LOADTEST_RUN_DIR", "LOADTEST_PROFILE", "LOADTEST_ACCOUNTS", "PYTEST_ADDOPTS",
-               "LOADTEST_LOGIN_RATE", "LOADTEST_NO_TOKEN_CACHE", "LOADTEST_TOKENS")  # fmt: skip
+               "LOADTEST_LOGIN_RATE", "LOADTEST_NO_TOKEN_CACHE", "LOADTEST_TOKENS",
+               "LOADTEST_PLANNED_TESTS")  # fmt: skip
 
 
 @dataclass
