@@ -30,6 +30,12 @@ DEPLOYED: dict[str, Any] = {
     "missing_auth_status": 403,
     "ownership_checks": False,
     "patient_therapist_id": "required",
+    "phone_check": "deployed",
+    "upload_magic_check": False,
+    "upload_row_before_check": True,
+    "upload_size_check": "after-body",
+    "upload_session_therapist": "first",
+    "processing_model": "missing-key",
     "db_pool_size": 20,
     "db_max_overflow": 10,
 }
@@ -114,9 +120,20 @@ class Settings(BaseSettings):
     patient_therapist_id: Literal["optional", "required"] = "optional"
 
     upload_dir: Path | None = None
+    upload_magic_check: bool = True
+    upload_row_before_check: bool = False
+    upload_size_check: Literal["streaming", "after-body"] = "streaming"
+    upload_session_therapist: Literal["patient", "first"] = "patient"
+    processing_model: Literal["local", "missing-key"] = "local"
+    phone_check: Literal["none", "deployed"] = "none"
     max_upload_bytes: int = Field(500 * 1024 * 1024, ge=1024)
     upload_body_timeout_seconds: float = Field(30.0, gt=0)
     processing_delay_seconds: float = Field(0.2, ge=0)
+
+    # Planted defects: no deployed service does these; tests prove the suite catches them.
+    limit_retry_after: bool = True
+    password_hash_on_loop: bool = False
+    leak_bytes_per_request: int = Field(0, ge=0, le=16 * 1024 * 1024)
 
     seed_accounts: int = Field(100, ge=0)
     seed_password: str = "LoadTest@2026"

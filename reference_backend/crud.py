@@ -71,6 +71,17 @@ async def consume_refresh_token(
     return result.scalar_one_or_none()
 
 
+async def first_therapist_id(session: AsyncSession) -> uuid.UUID | None:
+    """The id of the first therapist created (the deployed service's owner of every upload)."""
+    statement = (
+        select(User.id)
+        .where(User.role == "therapist")
+        .order_by(User.created_at, User.email)
+        .limit(1)
+    )
+    return await session.scalar(statement)
+
+
 async def create_patient(
     session: AsyncSession, *, data: PatientCreate, therapist_id: uuid.UUID
 ) -> Patient:

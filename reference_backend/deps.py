@@ -125,7 +125,8 @@ class Limits:
                 headers={"Connection": "close"},
             )
         message = f"Rate limit exceeded ({', '.join(names)}); retry in {retry_after} s"
-        return ApiError(429, message, headers={"Retry-After": str(retry_after)})
+        headers = {"Retry-After": str(retry_after)} if self.settings.limit_retry_after else {}
+        return ApiError(429, message, headers=headers)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

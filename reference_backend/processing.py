@@ -34,6 +34,7 @@ LINES = (
 TOPICS = ("work stress", "sleep", "anxiety", "family", "self-care", "boundaries", "motivation")
 MOODS = ("low", "neutral", "positive", "anxious", "hopeful")
 BYTES_PER_SECOND = 16_000
+MISSING_KEY = "OPENAI_API_KEY not found in environment"
 
 
 def _rng(*parts: object) -> random.Random:
@@ -104,9 +105,10 @@ def notes_fields(notes: dict[str, Any]) -> dict[str, Any]:
 class Processor:
     """Runs each upload's stages as a background task in this process."""
 
-    def __init__(self, database: Database, *, delay: float) -> None:
+    def __init__(self, database: Database, *, delay: float, model: str = "local") -> None:
         self.database = database
         self.delay = delay
+        self.model = model  # "missing-key": every job fails at once, as with no model key
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self, session_id: uuid.UUID, audio_path: Path) -> None:
@@ -121,13 +123,15 @@ class Processor:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a failed job is recorded on the session, not raised
-            log.warning("processing %s failed: %s", session_id, exc)
+            log.log(self._level(exc), "processing %s failed: %s", session_id, exc)
             try:
                 await self._set(session_id, status="failed", error_message=str(exc)[:500])
             except Exception as again:  # the database itself is failing: log and give up
                 log.error("could not mark %s failed: %s", session_id, again)
 
     async def _stages(self, session_id: uuid.UUID, audio_path: Path) -> None:
+        if self.model == "missing-key":
+            raise RuntimeError(MISSING_KEY)
         await asyncio.sleep(self.delay)
         await self._set(session_id, status="transcribing")
         await asyncio.sleep(self.delay)
@@ -146,6 +150,9 @@ class Processor:
         await asyncio.sleep(self.delay)
         fields = notes_fields(make_notes(text))
         await self._set(session_id, status="processed", processed_at=utcnow(), **fields)
+
+    def _level(self, exc: Exception) -> int:
+        return logging.INFO if str(exc) == MISSING_KEY else logging.WARNING
 
     async def _set(self, session_id: uuid.UUID, **fields: Any) -> None:
         async with self.database.sessionmaker() as session:

@@ -68,6 +68,14 @@ def check_content_type(content_type: str) -> None:
     raise ApiError(415, f"Audio/video type {content_type} is not supported")
 
 
+class ContentRefused(ApiError):
+    """A refusal of the file's bytes (too small, not audio) after its name and type passed."""
+
+    def __init__(self, message: str, *, code: str, filename: str) -> None:
+        super().__init__(400, message, code=code)
+        self.filename = filename
+
+
 @dataclass
 class StoredUpload:
     """A file that passed every check and now lives on disk."""
@@ -83,6 +91,7 @@ class _Collector:
     """Parser callbacks: find the `file` part, check it, and buffer its bytes for the writer."""
 
     path: Path
+    magic_check: bool = True
     headers: dict[bytes, bytes] = field(default_factory=dict)
     field_name: bytearray = field(default_factory=bytearray)
     field_value: bytearray = field(default_factory=bytearray)
@@ -140,12 +149,12 @@ class _Collector:
             self.in_file, self.done = False, True
 
     def check_magic(self) -> None:
-        """400 unless the first bytes are audio or video."""
-        if not media_magic(self.head):
-            raise ApiError(
-                400,
+        """400 unless the first bytes are audio or video (never, with UPLOAD_MAGIC_CHECK=false)."""
+        if self.magic_check and not media_magic(self.head):
+            raise ContentRefused(
                 "File content is not audio or video (magic number check failed)",
                 code="invalid_file_content",
+                filename=self.filename,
             )
 
     def finish(self) -> None:
@@ -158,10 +167,10 @@ class _Collector:
         if not self.done:
             raise ApiError(400, "Malformed multipart body: the file part is incomplete")
         if self.size < MIN_FILE_BYTES:
-            raise ApiError(
-                400,
+            raise ContentRefused(
                 f"File too small: {self.size} bytes (minimum {MIN_FILE_BYTES})",
                 code="file_too_small",
+                filename=self.filename,
             )
         self.check_magic()
 
@@ -239,16 +248,25 @@ class _DiskWriter:
         self.path.unlink(missing_ok=True)
 
 
-async def receive_upload(
-    request: Request, *, path: Path, max_bytes: int, timeout: float
-) -> StoredUpload:
-    """Stream the request's `file` part to ``path``, refusing it as early as possible."""
-    _check_declared_length(request, max_bytes)
-    collector = _Collector(path=path)
+@dataclass(frozen=True)
+class UploadRules:
+    """How an upload is checked: size limit, body time-out, magic number, when the size counts."""
+
+    max_bytes: int
+    timeout: float
+    magic_check: bool = True
+    size_after_body: bool = False  # the deployed way: read everything, then say 413
+
+
+async def receive_upload(request: Request, *, path: Path, rules: UploadRules) -> StoredUpload:
+    """Stream the request's `file` part to ``path``, refusing it as early as the rules allow."""
+    if not rules.size_after_body:
+        _check_declared_length(request, rules.max_bytes)
+    collector = _Collector(path=path, magic_check=rules.magic_check)
     parser = MultipartParser(_boundary(request), collector.callbacks())
     writer = _DiskWriter(path)
     try:
-        await _stream(request, parser, collector, writer, max_bytes=max_bytes, timeout=timeout)
+        await _stream(request, parser, collector, writer, rules)
         collector.finish()
         await writer.write(collector.pending)
         await writer.close()
@@ -263,21 +281,23 @@ async def _stream(
     parser: MultipartParser,
     collector: _Collector,
     writer: _DiskWriter,
-    *,
-    max_bytes: int,
-    timeout: float,
+    rules: UploadRules,
 ) -> None:
     received = 0
-    async for chunk in _chunks(request, timeout):
+    async for chunk in _chunks(request, rules.timeout):
         received += len(chunk)
-        if received > max_bytes:
-            raise _too_large(max_bytes)
+        if received > rules.max_bytes:
+            if not rules.size_after_body:
+                raise _too_large(rules.max_bytes)
+            continue  # read the rest, keep none of it, refuse at the end
         try:
             parser.write(chunk)
         except FormParserError as exc:
             raise ApiError(400, f"Malformed multipart body: {exc}") from None
         if len(collector.pending) >= FLUSH_BYTES:
             await writer.write(collector.pending)
+    if received > rules.max_bytes:
+        raise _too_large(rules.max_bytes)
     try:
         parser.finalize()
     except FormParserError as exc:

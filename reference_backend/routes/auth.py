@@ -66,7 +66,9 @@ async def signup(
     await limits.hit("signup")
     if await crud.get_user_by_email(session, email=data.email):
         raise ApiError(409, "An account with this email already exists", code="email_taken")
-    hashed = await hash_password(data.password, settings.bcrypt_rounds)
+    hashed = await hash_password(
+        data.password, settings.bcrypt_rounds, on_loop=settings.password_hash_on_loop
+    )
     try:
         user = await crud.create_user(session, data=data, hashed_password=hashed)
         tokens = await issue_tokens(session, user_id=user.id, role=user.role, settings=settings)
@@ -87,10 +89,14 @@ async def login(
     email = data.email.strip().lower()
     await limits.hit("login", email=email)
     user = await crud.get_user_by_email(session, email=email)
+    on_loop = settings.password_hash_on_loop
     if user is None:
-        await verify_password(data.password, await _dummy_password_hash(settings.bcrypt_rounds))
+        dummy = await _dummy_password_hash(settings.bcrypt_rounds)
+        await verify_password(data.password, dummy, on_loop=on_loop)
         raise _bad_credentials()
-    if not await verify_password(data.password, user.hashed_password) or not user.is_active:
+    if not await verify_password(data.password, user.hashed_password, on_loop=on_loop):
+        raise _bad_credentials()
+    if not user.is_active:
         raise _bad_credentials()
     tokens = await issue_tokens(session, user_id=user.id, role=user.role, settings=settings)
     await session.commit()

@@ -1,5 +1,6 @@
 """Patients: create, list and read; scoped to the caller's own unless OWNERSHIP_CHECKS=false."""
 
+import re
 import uuid
 from typing import Annotated
 
@@ -7,20 +8,34 @@ from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reference_backend import crud
+from reference_backend.config import Settings
 from reference_backend.deps import Caller, DataCaller, LimitsDep, SessionDep
 from reference_backend.errors import ApiError
 from reference_backend.schemas import PatientCreate, PatientPublic
 
 router = APIRouter(prefix="/api/patients", tags=["patients"])
+DEPLOYED_PHONE = re.compile(r"^\+?[1-9][\d\s.-]*$")  # "555-123-4567" passes, "(123) 456-7890" not
 
 
 def _not_found() -> ApiError:
     return ApiError(404, "Patient not found")
 
 
-def _therapist_missing() -> ApiError:
-    detail = {"field": "therapist_id", "message": "Field required", "type": "missing"}
+def _invalid(field: str, message: str, kind: str) -> ApiError:
+    detail = {"field": field, "message": message, "type": kind}
     return ApiError(422, "Request validation failed", details={"validation_errors": [detail]})
+
+
+def _therapist_missing() -> ApiError:
+    return _invalid("therapist_id", "Field required", "missing")
+
+
+def check_deployed_rules(data: PatientCreate, settings: Settings) -> None:
+    """422 for what the deployed service's schema refuses (PATIENT_THERAPIST_ID, PHONE_CHECK)."""
+    if data.therapist_id is None and settings.patient_therapist_id == "required":
+        raise _therapist_missing()
+    if settings.phone_check == "deployed" and data.phone and not DEPLOYED_PHONE.match(data.phone):
+        raise _invalid("phone", "Phone must start with + or a digit 1-9", "value_error")
 
 
 async def therapist_for(
@@ -48,8 +63,7 @@ async def create_patient(
     data: PatientCreate, caller: DataCaller, session: SessionDep, limits: LimitsDep
 ) -> PatientPublic:
     """Add a patient for the caller or the therapist named (another's, with ownership: 404)."""
-    if data.therapist_id is None and limits.settings.patient_therapist_id == "required":
-        raise _therapist_missing()
+    check_deployed_rules(data, limits.settings)
     await limits.hit("default", user=caller.user)
     therapist_id = await therapist_for(session, caller=caller, requested=data.therapist_id)
     patient = await crud.create_patient(session, data=data, therapist_id=therapist_id)

@@ -11,7 +11,7 @@ from reference_backend.deps import DataCaller, LimitsDep, ProcessorDep, SessionD
 from reference_backend.errors import ApiError
 from reference_backend.models import utcnow
 from reference_backend.schemas import ExtractNotesPublic, SessionPublic, session_list_json
-from reference_backend.uploads import check_filename, receive_upload
+from reference_backend.upload_flow import accept_upload
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 Status = Literal[
@@ -39,32 +39,7 @@ async def upload(
     patient = await crud.get_patient(session, patient_id=patient_id, therapist_id=caller.scope)
     if patient is None:
         raise ApiError(404, "Patient not found")
-    owner_id = patient.therapist_id
-    await session.rollback()  # release the connection while the body streams
-    session_id = uuid.uuid4()
-    assert settings.upload_dir is not None
-    stored = await receive_upload(
-        request,
-        path=settings.upload_dir / f"{session_id}.part",
-        max_bytes=settings.max_upload_bytes,
-        timeout=settings.upload_body_timeout_seconds,
-    )
-    final_path = stored.path.with_suffix(check_filename(stored.filename))
-    try:
-        stored.path.rename(final_path)
-        row = await crud.create_session(
-            session,
-            id=session_id,
-            patient_id=patient_id,
-            therapist_id=owner_id,
-            audio_filename=stored.filename,
-            audio_url=f"file://{final_path.resolve()}",
-            status="uploading",
-        )
-    except BaseException:
-        final_path.unlink(missing_ok=True)
-        stored.path.unlink(missing_ok=True)
-        raise
+    row, final_path = await accept_upload(request, session, patient=patient, settings=settings)
     processor.start(row.id, final_path)
     return SessionPublic.model_validate(row)
 
@@ -130,6 +105,8 @@ async def extract_notes(
     row = await crud.get_session(session, session_id=session_id, therapist_id=caller.scope)
     if row is None:
         raise _not_found()
+    if settings.processing_model == "missing-key":
+        raise ApiError(500, processing.MISSING_KEY, code="INTERNAL_SERVER_ERROR")
     if row.status not in TRANSCRIBED or not row.transcript_text:
         raise ApiError(
             400, f"Session is not transcribed yet (status {row.status})", code="not_transcribed"

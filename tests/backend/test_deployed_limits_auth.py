@@ -6,7 +6,6 @@ X-Forwarded-For (the deployed service trusts it from 127.0.0.1), so the tests sh
 
 import json
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,7 +20,6 @@ from tests.backend.helpers import (
     bearer,
     multipart,
     raw_request,
-    running_backend,
     seed_email,
     unique_email,
 )
@@ -30,17 +28,13 @@ LOGIN_LIMIT, UPLOAD_LIMIT, SIGNUP_LIMIT = 3, 3, 2
 WRONG = "Wrong@Pass1234"
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    """The deployed preset with short windows: login 3 per 10 s, upload 3/hour, signup 2/hour."""
-    env = {
-        **DEPLOYED_ENV,
-        "RATE_LIMIT_LOGIN": f"{LOGIN_LIMIT} per 10 seconds",
-        "RATE_LIMIT_UPLOAD": f"{UPLOAD_LIMIT}/hour",
-        "RATE_LIMIT_SIGNUP": f"{SIGNUP_LIMIT}/hour",
-    }
-    with running_backend(tmp_path_factory.mktemp("deployed"), env) as started:
-        yield started
+# The deployed preset with short windows: login 3 per 10 s, upload 3/hour, signup 2/hour.
+BACKEND_ENV = {
+    **DEPLOYED_ENV,
+    "RATE_LIMIT_LOGIN": f"{LOGIN_LIMIT} per 10 seconds",
+    "RATE_LIMIT_UPLOAD": f"{UPLOAD_LIMIT}/hour",
+    "RATE_LIMIT_SIGNUP": f"{SIGNUP_LIMIT}/hour",
+}
 
 
 def _from(address: str) -> dict[str, str]:
