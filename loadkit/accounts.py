@@ -178,7 +178,8 @@ class TokenManager:
         if not account.password:
             raise api.LoginError(account.email, None, "its pre-issued token expired (no password)")
         n = seed_number(account.email)
-        if self.missing_from is not None and n is not None and n >= self.missing_from:
+        end = self.seed_end()
+        if end is not None and n is not None and n >= end:
             raise SeedEnd(account)
         first = True
         for _ in range(MAX_REFUSALS + 1):
@@ -197,11 +198,19 @@ class TokenManager:
             first = False
         raise api.LoginError(account.email, status, f"still refused after {MAX_REFUSALS} waits")
 
+    def seed_end(self) -> int | None:
+        """The first seed number the target lacks (found by this or another process)."""
+        if self.seeds_from_default and self.missing_from is None:
+            self.missing_from = self.budget.seed_end()
+        return self.missing_from
+
     def _not_refused(self, account: api.Account, status: int | None, detail: str) -> None:
         n = seed_number(account.email)
-        if status == 401 and self.seeds_from_default and self._answered and n and n > 1:
+        answered = self._answered or self.budget.answered()
+        if status == 401 and self.seeds_from_default and answered and n and n > 1:
             with self._guard:
                 self.missing_from = min(self.missing_from or n, n)
+            self.budget.note_seed_end(n, self.sleep)
             raise SeedEnd(account)
         raise api.LoginError(account.email, status, detail)
 

@@ -228,12 +228,14 @@ class AccountPlan:
     @property
     def general(self) -> list[api.Account]:
         """The general accounts that exist on the target."""
-        return [a for a in self.roles.general if self._exists(a)]
+        end = self.manager.seed_end() if self.manager is not None else None
+        return [a for a in self.roles.general if self._exists(a, end)]
 
-    def _exists(self, account: api.Account) -> bool:
+    def _exists(self, account: api.Account, end: int | None = None) -> bool:
         from loadkit.accounts import seed_number
 
-        end = self.manager.missing_from if self.manager is not None else None
+        if end is None and self.manager is not None:
+            end = self.manager.seed_end()
         n = seed_number(account.email)
         return end is None or n is None or n < end
 

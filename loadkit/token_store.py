@@ -262,6 +262,19 @@ class LoginBudget:
         if not self.answered():
             self._edit(lambda state, now: state.update(answered=True), sleep)
 
+    def seed_end(self) -> int | None:
+        """The first seed account number the target lacks, as any process found it."""
+        state = self._state(read_json(self.file)) if self.file.exists() else self._local
+        return int(state["seed_end"]) if state.get("seed_end") else None
+
+    def note_seed_end(self, number: int, sleep=time.sleep) -> None:
+        """Seed accounts from ``number`` on do not exist on this target."""
+
+        def note(state: dict, now: float) -> None:
+            state["seed_end"] = min(int(state.get("seed_end") or number), number)
+
+        self._edit(note, sleep)
+
     def note_sent(self, count: int = 1, sleep=time.sleep) -> None:
         """Logins sent outside the manager (the probes' wrong logins) spend the budget too."""
 
