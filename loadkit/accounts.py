@@ -37,6 +37,7 @@ PROBE_ROLES = ("default", "refresh", "upload", "extract", "upload_trust")
 MIN_GENERAL = 3
 MAX_REFUSALS = 8  # refusals of one login before it gives up
 REFRESH_MARGIN_S = 120.0
+CONCURRENT_LOGIN_WAIT_S = 1.5
 _SEED = re.compile(r"loadtest-(\d{3,})@example\.com")
 
 
@@ -90,7 +91,6 @@ def _say(message: str) -> None:
     stream = sys.__stderr__ or sys.stderr
     stream.write(f"loadtest: {message}\n")
     stream.flush()
-    logger.info("%s", message)
 
 
 @dataclass
@@ -118,6 +118,7 @@ class TokenManager:
     events: list[Event] = field(default_factory=list)
     waited_s: float = 0.0
     reported: int = 0
+    estimate: Callable[[], int] | None = None  # logins still to come, once pacing starts
     logins: int = 0
     refreshes: int = 0
     pending: int = 0  # logins still expected (for the progress line)
@@ -226,6 +227,8 @@ class TokenManager:
 
     def _refusal(self, account: api.Account, status: int | None, first: bool) -> bool:
         """Whether ``status`` is the limiter refusing (then pace from now on and retry)."""
+        if status is not None and status >= 500 and not self._answered:
+            self.sleep(CONCURRENT_LOGIN_WAIT_S)  # logins sent alongside may have been answered
         answered = self._answered or self.budget.paced() or self.budget.answered()
         limited = status == 429 or (status is not None and status >= 500 and answered)
         if not limited:
@@ -239,6 +242,8 @@ class TokenManager:
     def _announce(self, status: int | None) -> None:
         rate = self.budget.rate
         line = f"the login budget is reached (POST {api.LOGIN} answered {status})"
+        if self.estimate is not None:
+            self.pending = self.estimate()
         if self.pending > 1:
             minutes = max(1, round((rate.period_s + rate.seconds_for(self.pending)) / 60))
             line += f": logging in {self.pending} accounts at {rate}: about {minutes} min"

@@ -12,6 +12,7 @@ on unauthenticated.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -96,7 +97,8 @@ class ApiUser(FastHttpUser):
         if SHARED.pool.overloaded and not SHARED.warned:
             SHARED.warned = True
             logger.warning(SHARED.pool.overloaded)
-        self.access_token()
+        with contextlib.suppress(StopUser):  # Locust logs a traceback for one from on_start:
+            self.access_token()  # the user's first task stops it instead (failed_logins)
 
     def on_stop(self) -> None:
         if SHARED.pool is not None and hasattr(self, "account"):

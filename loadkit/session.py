@@ -28,6 +28,7 @@ from loadkit.http import HttpClient, Request, ssl_context
 from loadkit.token_store import locked, read_json, write_json
 
 SETUP_RETRY_MAX_S = 90.0
+ADDRESS_KEYED_POOL = 3  # general accounts kept once limits are keyed by address (access probe: 2)
 PROBE_ACCOUNTS = ("default", "refresh", "upload", "extract", "upload_trust")
 _PATIENTS: dict[str, str] = {}
 _ME: dict[str, dict] = {}
@@ -227,9 +228,20 @@ class AccountPlan:
 
     @property
     def general(self) -> list[api.Account]:
-        """The general accounts that exist on the target."""
+        """The general accounts that exist on the target; once the limits showed they are keyed
+        by address (spreading over accounts then buys nothing), those already holding a token."""
         end = self.manager.seed_end() if self.manager is not None else None
-        return [a for a in self.roles.general if self._exists(a, end)]
+        pool = [a for a in self.roles.general if self._exists(a, end)]
+        if self.address_keyed():
+            held = [a for a in pool if self.manager.cached(a) is not None]
+            if len(held) >= ADDRESS_KEYED_POOL:
+                return held
+        return pool
+
+    def address_keyed(self) -> bool:
+        """Whether login refusals showed that the target keys its limits by client address."""
+        m = self.manager
+        return m is not None and (m.limit_shaped() is not None or m.budget.paced())
 
     def _exists(self, account: api.Account, end: int | None = None) -> bool:
         from loadkit.accounts import seed_number
@@ -326,13 +338,27 @@ def prelogin(plan: AccountPlan, accounts: list[api.Account], *, workers: int = 8
     except SeedEnd:
         pass
 
+    general = set(plan.roles.general)
+
     def one(account: api.Account) -> None:
+        if account in general and plan.address_keyed() and _held(plan) >= ADDRESS_KEYED_POOL:
+            manager.pending = max(0, manager.pending - 1)
+            return  # keyed by address: a few general accounts do, each login costs a slot
         with contextlib.suppress(api.LoginError, SeedEnd):  # the test that needs it says so
             manager.token(account)
 
+    roles_first = sorted(todo[1:], key=lambda a: a in general)
+    manager.estimate = lambda: (
+        sum(manager.cached(a) is None for a in todo if a not in general)
+        + max(0, min(sum(a in general for a in todo), ADDRESS_KEYED_POOL) - _held(plan))
+    )
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(one, todo[1:]))
-    manager.pending = 0
+        list(pool.map(one, roles_first))
+    manager.pending, manager.estimate = 0, None
+
+
+def _held(plan: AccountPlan) -> int:
+    return sum(plan.manager.cached(a) is not None for a in plan.roles.general)
 
 
 def needed_accounts(plan: AccountPlan, general: int, roles: list[str]) -> list[api.Account]:
