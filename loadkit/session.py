@@ -5,8 +5,8 @@ cursor shared by every process of the run (a file in the run folder, so pytest-x
 scenario processes of the runner's ``all`` each take different accounts, with no fixed shares that
 a short list cannot fill), plus the reserved and probe accounts. `Authenticator` wraps the
 `TokenManager` (logins on a thread, within the login budget) and does the setup requests a scenario
-needs (/me, a patient): `setup_fetch` waits out one 429 (``Retry-After``, at most
-``SETUP_RETRY_MAX_S``) and retries, and a second refusal, a 5xx or no answer raises `SetupError`,
+needs (/me, a patient): `setup_fetch` waits out a 429 (its ``Retry-After``, in all at most
+``SETUP_RETRY_MAX_S``) and retries, and a refusal past that, a 5xx or no answer raises `SetupError`,
 one line naming the route and status, which fails that test alone. Messages never carry a secret.
 """
 
@@ -93,20 +93,26 @@ def route_of(request: Request) -> str:
 
 
 async def setup_fetch(client: HttpClient, request: Request, *, timeout_s: float):
-    """A setup request that survives one 429: (status, body); SetupError when it fails."""
-    for attempt in (1, 2):
+    """A setup request that survives refusals: (status, body); SetupError when it fails.
+
+    A 429 is waited out (its Retry-After, at least a second) and retried while the waits stay
+    within SETUP_RETRY_MAX_S; a 429 past that, a 5xx or no answer raises one line.
+    """
+    waited = 0.0
+    while True:
         status, body, error, headers = await fetch_full(client, request, timeout_s=timeout_s)
-        if status == 429 and attempt == 1:
-            await asyncio.sleep(_retry_after(headers) or SETUP_RETRY_MAX_S / 3)
+        wait = max(1.0, _retry_after(headers) or SETUP_RETRY_MAX_S / 6)
+        if status == 429 and waited + wait <= SETUP_RETRY_MAX_S:
+            await asyncio.sleep(wait)
+            waited += wait
             continue
         if status is None:
             raise SetupError(f"setup {route_of(request)} got no response ({error})")
         if status == 429 or status >= 500:
-            again = " after waiting its Retry-After" if status == 429 else ""
+            again = f" after {waited:.0f} s of waiting out refusals" if status == 429 else ""
             code = f" ({_error_code(body)})" if _error_code(body) else ""
             raise SetupError(f"setup {route_of(request)} answered {status}{again}{code}")
         return status, body
-    raise AssertionError("unreachable")
 
 
 def http_login(url: str, verify: bool | str, timeout_s: float):
