@@ -249,7 +249,7 @@ def _plan_uploads(items, profile, plan, run_folder: Path) -> None:
         if need:
             needs[safe_test_name(test)] = need
     scarce = plan.manager.limit_shaped() is not None or plan.manager.budget.paced()
-    limit = int(profile.scenario("upload_rate_limit").get("limit", 10))
+    limit = int(profile.scenarios.get("upload_rate_limit", {}).get("limit", 10))
     UploadLedger(run_folder / ".state" / "upload-budget").plan(needs, scarce=scarce, limit=limit)
 
 

@@ -13,7 +13,6 @@ one line naming the route and status, which fails that test alone. Messages neve
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import time
@@ -345,13 +344,19 @@ def prelogin(plan: AccountPlan, accounts: list[api.Account], *, workers: int = 8
         pass
 
     general = set(plan.roles.general)
+    refused: list[api.LoginError] = []
 
     def one(account: api.Account) -> None:
         if account in general and plan.address_keyed() and _held(plan) >= ADDRESS_KEYED_POOL:
             manager.pending = max(0, manager.pending - 1)
             return  # keyed by address: a few general accounts do, each login costs a slot
-        with contextlib.suppress(api.LoginError, SeedEnd):  # the test that needs it says so
+        try:
             manager.token(account)
+        except SeedEnd:
+            pass
+        except api.LoginError as exc:  # a wrong password ends the run; else its test says so
+            if exc.status in (401, 403):
+                refused.append(exc)
 
     roles_first = sorted(todo[1:], key=lambda a: a in general)
     manager.estimate = lambda: (
@@ -361,6 +366,8 @@ def prelogin(plan: AccountPlan, accounts: list[api.Account], *, workers: int = 8
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(one, roles_first))
     manager.pending, manager.estimate = 0, None
+    if refused:
+        raise AccountsUnusable(str(refused[0]))
 
 
 def _held(plan: AccountPlan) -> int:
