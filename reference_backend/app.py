@@ -7,13 +7,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from reference_backend import __version__
-from reference_backend.config import Settings, get_settings
-from reference_backend.db import create_database
-from reference_backend.errors import install_error_handlers
-from reference_backend.leak import LeakMiddleware
-from reference_backend.limits import RateLimiter, create_storage
-from reference_backend.processing import Processor
-from reference_backend.routes import auth, health, patients, sessions
+from reference_backend.api.leak import LeakMiddleware
+from reference_backend.api.routes import auth, health, patients, sessions
+from reference_backend.core.config import Settings, get_settings
+from reference_backend.core.db import create_database
+from reference_backend.core.errors import install_error_handlers
+from reference_backend.services.limits import RateLimiter, create_storage
+from reference_backend.services.processing import Processor
 
 
 def _lifespan(settings: Settings):  # noqa: ANN202 - FastAPI lifespan factory

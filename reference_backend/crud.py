@@ -1,5 +1,9 @@
 """Data functions: keyword-only, one query or write each, ownership in the WHERE clause.
 
+One commit policy: these functions never commit. A write adds or updates and flushes; the owner
+of the unit of work (a route or a service) commits once, so a signup's user and its tokens, or a
+login's token, land together or not at all.
+
 ``therapist_id`` scopes a read to one therapist's rows; None (OWNERSHIP_CHECKS=false, or a caller
 without a token on open data routes) reads everyone's.
 """
@@ -12,9 +16,9 @@ from typing import Any
 from sqlalchemy import JSON, RowMapping, Text, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reference_backend.core.security import new_refresh_token, token_digest
 from reference_backend.models import Patient, RefreshToken, TherapySession, User, utcnow
 from reference_backend.schemas import PatientCreate, UserCreate
-from reference_backend.security import new_refresh_token, token_digest
 
 
 async def get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:
@@ -29,7 +33,7 @@ async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None
 
 
 async def create_user(session: AsyncSession, *, data: UserCreate, hashed_password: str) -> User:
-    """Insert a user; the caller commits (a duplicate email raises IntegrityError)."""
+    """Insert a user (a duplicate email raises IntegrityError)."""
     user = User(
         email=data.email,
         hashed_password=hashed_password,
@@ -85,10 +89,10 @@ async def first_therapist_id(session: AsyncSession) -> uuid.UUID | None:
 async def create_patient(
     session: AsyncSession, *, data: PatientCreate, therapist_id: uuid.UUID
 ) -> Patient:
-    """Insert a patient for this therapist and commit."""
+    """Insert a patient for this therapist."""
     patient = Patient(name=data.name, email=data.email, phone=data.phone, therapist_id=therapist_id)
     session.add(patient)
-    await session.commit()
+    await session.flush()
     return patient
 
 
@@ -150,16 +154,15 @@ async def get_session(
 
 
 async def create_session(session: AsyncSession, **fields: Any) -> TherapySession:
-    """Insert a therapy session row and commit."""
+    """Insert a therapy session row."""
     row = TherapySession(**fields)
     session.add(row)
-    await session.commit()
+    await session.flush()
     return row
 
 
 async def update_session(session: AsyncSession, *, session_id: uuid.UUID, **fields: Any) -> None:
-    """Set fields on a therapy session and commit."""
+    """Set fields on a therapy session."""
     fields.setdefault("updated_at", utcnow())
     statement = update(TherapySession).where(TherapySession.id == session_id).values(**fields)
     await session.execute(statement)
-    await session.commit()

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from reference_backend.config import Settings, parse_rate
+from reference_backend.core.config import Settings, parse_rate
 
 SWEEP_EVERY = 10_000
 

@@ -6,18 +6,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from reference_backend import crud, processing
-from reference_backend.deps import DataCaller, LimitsDep, ProcessorDep, SessionDep, SettingsDep
-from reference_backend.errors import ApiError
-from reference_backend.models import utcnow
+from reference_backend import crud
+from reference_backend.api.deps import DataCaller, LimitsDep, ProcessorDep, SessionDep, SettingsDep
+from reference_backend.core.errors import ApiError
 from reference_backend.schemas import ExtractNotesPublic, SessionPublic, session_list_json
-from reference_backend.upload_flow import accept_upload
+from reference_backend.services import processing
+from reference_backend.services.uploads import accept_upload
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 Status = Literal[
     "pending", "uploading", "transcribing", "transcribed", "extracting_notes", "processed", "failed"
 ]
-TRANSCRIBED = ("transcribed", "extracting_notes", "processed")
 
 
 def _not_found() -> ApiError:
@@ -105,20 +104,7 @@ async def extract_notes(
     row = await crud.get_session(session, session_id=session_id, therapist_id=caller.scope)
     if row is None:
         raise _not_found()
-    if settings.processing_model == "missing-key":
-        raise ApiError(500, processing.MISSING_KEY, code="INTERNAL_SERVER_ERROR")
-    if row.status not in TRANSCRIBED or not row.transcript_text:
-        raise ApiError(
-            400, f"Session is not transcribed yet (status {row.status})", code="not_transcribed"
-        )
-    transcript, status = row.transcript_text, row.status
-    await session.rollback()  # do not hold a connection during the simulated model call
-    await processing.simulate_model_call(settings.processing_delay_seconds)
-    notes = processing.make_notes(transcript)
-    fields = processing.notes_fields(notes)
-    if status == "transcribed":
-        fields.update(status="processed", processed_at=utcnow())
-    await crud.update_session(session, session_id=session_id, **fields)
+    notes = await processing.extract_notes_now(session, row, settings=settings)
     return ExtractNotesPublic(
         extracted_notes=notes, processing_time=round(time.perf_counter() - started, 3)
     )

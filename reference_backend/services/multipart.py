@@ -16,7 +16,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from reference_backend.errors import ApiError
+from reference_backend.core.errors import ApiError
 
 ALLOWED_EXTENSIONS = frozenset({".mp3", ".wav", ".m4a", ".mp4", ".mpeg", ".mpga", ".webm"})
 ALLOWED_TYPES = frozenset({

@@ -8,9 +8,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reference_backend import crud
-from reference_backend.config import Settings
-from reference_backend.deps import UNAUTHENTICATED, CurrentUser, LimitsDep, SessionDep, SettingsDep
-from reference_backend.errors import ApiError
+from reference_backend.api.deps import (
+    UNAUTHENTICATED,
+    CurrentUser,
+    LimitsDep,
+    SessionDep,
+    SettingsDep,
+)
+from reference_backend.core.config import Settings
+from reference_backend.core.errors import ApiError
+from reference_backend.core.security import (
+    TokenUser,
+    create_access_token,
+    hash_password,
+    verify_password,
+)
 from reference_backend.schemas import (
     LoginRequest,
     Message,
@@ -18,12 +30,6 @@ from reference_backend.schemas import (
     Tokens,
     UserCreate,
     UserPublic,
-)
-from reference_backend.security import (
-    TokenUser,
-    create_access_token,
-    hash_password,
-    verify_password,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -36,7 +42,7 @@ async def issue_tokens(
     """A new access token and a stored refresh token; the caller commits."""
     access = create_access_token(
         TokenUser(user_id, role),
-        secret=settings.jwt_secret,
+        secret=settings.jwt_secret.get_secret_value(),
         expires_in=settings.access_token_expire_seconds,
     )
     refresh = await crud.add_refresh_token(

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reference_backend.config import Settings
-from reference_backend.db import Database
-from reference_backend.errors import ApiError
-from reference_backend.limits import RateLimiter
-from reference_backend.processing import Processor
-from reference_backend.security import TokenUser, decode_access_token
+from reference_backend.core.config import Settings
+from reference_backend.core.db import Database
+from reference_backend.core.errors import ApiError
+from reference_backend.core.security import TokenUser, decode_access_token
+from reference_backend.services.limits import RateLimiter
+from reference_backend.services.processing import Processor
 
 UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
 
@@ -58,7 +58,8 @@ def authenticate(request: Request) -> TokenUser:
         status = request.app.state.settings.missing_auth_status
         headers = UNAUTHENTICATED if status == 401 else {}
         raise ApiError(status, "Not authenticated", headers=headers)
-    user = decode_access_token(token, secret=request.app.state.settings.jwt_secret)
+    secret = request.app.state.settings.jwt_secret.get_secret_value()
+    user = decode_access_token(token, secret=secret)
     if user is None:
         raise ApiError(401, "Invalid or expired token", headers=UNAUTHENTICATED)
     return user
@@ -67,7 +68,7 @@ def authenticate(request: Request) -> TokenUser:
 def optional_user(request: Request) -> TokenUser | None:
     """The user of a valid token, else None (no token, or a bad one: nobody is refused)."""
     token = _bearer_token(request)
-    secret = request.app.state.settings.jwt_secret
+    secret = request.app.state.settings.jwt_secret.get_secret_value()
     return decode_access_token(token, secret=secret) if token else None
 
 

@@ -12,9 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from reference_backend import crud
-from reference_backend.config import Settings
+from reference_backend.core.config import Settings
 from reference_backend.models import Patient, TherapySession
-from reference_backend.uploads import ContentRefused, UploadRules, check_filename, receive_upload
+from reference_backend.services.multipart import (
+    ContentRefused,
+    UploadRules,
+    check_filename,
+    receive_upload,
+)
 
 
 def upload_rules(settings: Settings) -> UploadRules:
@@ -58,6 +63,7 @@ async def accept_upload(
                 session, **fields, audio_filename=refused.filename, status="failed",
                 error_message=refused.message,
             )  # fmt: skip
+            await session.commit()
         raise
     final_path = stored.path.with_suffix(check_filename(stored.filename))
     try:
@@ -66,6 +72,7 @@ async def accept_upload(
             session, **fields, audio_filename=stored.filename, status="uploading",
             audio_url=f"file://{final_path.resolve()}",
         )  # fmt: skip
+        await session.commit()
     except BaseException:
         final_path.unlink(missing_ok=True)
         stored.path.unlink(missing_ok=True)

@@ -1,12 +1,13 @@
 """Settings read from the environment; a bad value stops start-up with one clear message."""
 
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from reference_backend.core.security import new_jwt_secret
 
 DEFAULT_DATABASE_URL = "sqlite:///./therapybridge.db"
 RATE_PATTERN = re.compile(
@@ -95,7 +96,7 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(30.0, gt=0)
     db_pool_recycle: int = 3600
 
-    jwt_secret: str = ""
+    jwt_secret: SecretStr = SecretStr("")  # empty: a random one, made once, handed to workers
     access_token_expire_seconds: int = Field(1800, ge=1)
     refresh_token_expire_seconds: int = Field(7 * 86400, ge=1)
     bcrypt_rounds: int = Field(12, ge=4, le=31)
@@ -185,6 +186,8 @@ class Settings(BaseSettings):
             for name, value in DEPLOYED.items():
                 if name not in self.model_fields_set:
                     setattr(self, name, value)
+        if not self.jwt_secret.get_secret_value():
+            self.jwt_secret = SecretStr(new_jwt_secret())
         if self.upload_dir is None:
             db_file = sqlite_path(self.database_url)
             base = db_file.parent if db_file else Path(".")
@@ -197,7 +200,16 @@ class Settings(BaseSettings):
         return self.rate_limit_storage.startswith("memory://")
 
 
-@lru_cache
+_PROCESS: dict[str, Settings] = {}
+
+
+def install_settings(settings: Settings) -> None:
+    """Make ``settings`` this process's settings (each uvicorn worker installs its parent's)."""
+    _PROCESS["settings"] = settings
+
+
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """This process's settings: the installed ones, else read from the environment once."""
+    if "settings" not in _PROCESS:
+        install_settings(Settings())
+    return _PROCESS["settings"]

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reference_backend import crud
-from reference_backend.config import Settings
-from reference_backend.deps import Caller, DataCaller, LimitsDep, SessionDep
-from reference_backend.errors import ApiError
+from reference_backend.api.deps import Caller, DataCaller, LimitsDep, SessionDep, SettingsDep
+from reference_backend.core.config import Settings
+from reference_backend.core.errors import ApiError
 from reference_backend.schemas import PatientCreate, PatientPublic
 
 router = APIRouter(prefix="/api/patients", tags=["patients"])
@@ -60,13 +60,18 @@ async def therapist_for(
 
 @router.post("/")
 async def create_patient(
-    data: PatientCreate, caller: DataCaller, session: SessionDep, limits: LimitsDep
+    data: PatientCreate,
+    caller: DataCaller,
+    session: SessionDep,
+    settings: SettingsDep,
+    limits: LimitsDep,
 ) -> PatientPublic:
     """Add a patient for the caller or the therapist named (another's, with ownership: 404)."""
-    check_deployed_rules(data, limits.settings)
+    check_deployed_rules(data, settings)
     await limits.hit("default", user=caller.user)
     therapist_id = await therapist_for(session, caller=caller, requested=data.therapist_id)
     patient = await crud.create_patient(session, data=data, therapist_id=therapist_id)
+    await session.commit()
     return PatientPublic.model_validate(patient)
 
 

@@ -13,9 +13,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from reference_backend import crud
-from reference_backend.db import Database
-from reference_backend.models import utcnow
+from reference_backend.core.config import Settings
+from reference_backend.core.db import Database
+from reference_backend.core.errors import ApiError
+from reference_backend.models import TherapySession, utcnow
 
 log = logging.getLogger("reference_backend.processing")
 
@@ -35,6 +39,7 @@ TOPICS = ("work stress", "sleep", "anxiety", "family", "self-care", "boundaries"
 MOODS = ("low", "neutral", "positive", "anxious", "hopeful")
 BYTES_PER_SECOND = 16_000
 MISSING_KEY = "OPENAI_API_KEY not found in environment"
+TRANSCRIBED = ("transcribed", "extracting_notes", "processed")
 
 
 def _rng(*parts: object) -> random.Random:
@@ -157,6 +162,7 @@ class Processor:
     async def _set(self, session_id: uuid.UUID, **fields: Any) -> None:
         async with self.database.sessionmaker() as session:
             await crud.update_session(session, session_id=session_id, **fields)
+            await session.commit()
 
     async def shutdown(self) -> None:
         """Cancel unfinished jobs (their sessions keep their last status)."""
@@ -168,3 +174,25 @@ class Processor:
 async def simulate_model_call(delay: float) -> None:
     """Stand in for a language-model call: wait without blocking the event loop."""
     await asyncio.sleep(delay)
+
+
+async def extract_notes_now(
+    session: AsyncSession, row: TherapySession, *, settings: Settings
+) -> dict[str, Any]:
+    """Notes from a transcribed session's transcript, stored on it (a `transcribed` one becomes
+    `processed`); 400 before a transcript exists, 500 with PROCESSING_MODEL=missing-key."""
+    if settings.processing_model == "missing-key":
+        raise ApiError(500, MISSING_KEY, code="INTERNAL_SERVER_ERROR")
+    if row.status not in TRANSCRIBED or not row.transcript_text:
+        message = f"Session is not transcribed yet (status {row.status})"
+        raise ApiError(400, message, code="not_transcribed")
+    session_id, transcript, status = row.id, row.transcript_text, row.status
+    await session.rollback()  # do not hold a connection during the simulated model call
+    await simulate_model_call(settings.processing_delay_seconds)
+    notes = make_notes(transcript)
+    fields = notes_fields(notes)
+    if status == "transcribed":
+        fields.update(status="processed", processed_at=utcnow())
+    await crud.update_session(session, session_id=session_id, **fields)
+    await session.commit()
+    return notes
