@@ -236,7 +236,7 @@ def accounts(request: pytest.FixtureRequest, target: targeting.Target, run_folde
 
 def _plan_uploads(items, profile, plan, run_folder: Path) -> None:
     """Register the selected tests' uploads; the budget is the address's once logins showed it."""
-    from loadkit import scenarios
+    from loadkit import demand
     from loadkit.outcome import safe_test_name
     from loadkit.upload_budget import UploadLedger
 
@@ -245,7 +245,7 @@ def _plan_uploads(items, profile, plan, run_folder: Path) -> None:
     needs = {}
     for test in tests:
         name, _, param = test.removeprefix("test_").partition("[")
-        need = scenarios.upload_demand(name, param.rstrip("]") or None, profile)
+        need = demand.upload_demand(name, param.rstrip("]") or None, profile)
         if need:
             needs[safe_test_name(test)] = need
     scarce = plan.manager.limit_shaped() is not None or plan.manager.budget.paced()
@@ -257,7 +257,7 @@ def _demand(items, profile) -> tuple[int, list[str]]:
     """The general accounts and roles the selected tests will take: with the runner's `all`
     (LOADTEST_PLANNED_TESTS), those of this test and every one after it, so the run's first
     process logs in the whole run's accounts before any probe spends the login budget."""
-    from loadkit import scenarios
+    from loadkit import demand
 
     tests = [i.name for i in items if "accounts" in getattr(i, "fixturenames", ())]
     planned = [n.split("::")[-1] for n in os.environ.get("LOADTEST_PLANNED_TESTS", "").split()]
@@ -266,7 +266,7 @@ def _demand(items, profile) -> tuple[int, list[str]]:
     general, roles = 0, []
     for test in tests:
         name, _, param = test.removeprefix("test_").partition("[")
-        n, wanted = scenarios.account_demand(name, param.rstrip("]") or None, profile)
+        n, wanted = demand.account_demand(name, param.rstrip("]") or None, profile)
         general, roles = general + n, roles + wanted
     return general, roles
 
