@@ -17,6 +17,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -220,9 +221,7 @@ def accounts(request: pytest.FixtureRequest, target: targeting.Target, run_folde
     config = request.config
     try:
         plan = _plan(config, target, run_folder / ".state" / "account-cursor")
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:  # progress lines past pytest's capture
-            plan.manager.say = lambda line: reporter.write_line(f"loadtest: {line}")
+        plan.manager.say = _terminal_line(config) or plan.manager.say
         general, roles = _demand(request.session.items, profile)
         wanted = auth.needed_accounts(plan, general, roles)
         if hasattr(config, "workerinput"):
@@ -232,6 +231,21 @@ def accounts(request: pytest.FixtureRequest, target: targeting.Target, run_folde
         pytest.exit(str(exc), returncode=2)
     _plan_uploads(request.session.items, profile, plan, run_folder)
     return plan
+
+
+def _terminal_line(config: pytest.Config):
+    """A writer of progress lines to the terminal, past pytest's output capture (None: none)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return None
+    lock = threading.Lock()
+
+    def say(line: str) -> None:
+        with lock, capture.global_and_fixture_disabled():
+            reporter.write_line(f"loadtest: {line}")
+
+    return say
 
 
 def _plan_uploads(items, profile, plan, run_folder: Path) -> None:
