@@ -240,8 +240,7 @@ class DefectProber(ApiUser):
         """Another therapist's valid token ({} when there is no second account)."""
         if self.intruder == self.account:
             return {}
-        token = SHARED.tokens.get_or_login(self.intruder, self._login, self._refresh)
-        return api.auth_headers(token.access_token)
+        return api.auth_headers(self.token_of(self.intruder).access_token)
 
     @tag("probes")
     @task

@@ -1,12 +1,12 @@
 """Which account each simulated user of one load-generator process gets, and its upload budget.
 
 Pure bookkeeping (no HTTP, no Locust). The rate limit is 100/minute per user, so the load is
-spread: each process takes a disjoint share of the general accounts (`loadkit.api.shard` by worker
-index and count) and hands them out round robin, one user per account before any account gets a
-second. More than ``MAX_USERS_PER_ACCOUNT`` users on one account means the limit, not the server,
-will shape the figures: `take` says so once. The rate-limit prober draws from the reserved accounts
-that nobody else touches. Uploads are budgeted per account below the contract's 10/hour, so a long
-run never trips that limit.
+spread: each process takes a disjoint share of the general accounts of `loadkit.accounts.Roles`
+(`loadkit.api.shard` by worker index and count) and hands them out round robin, one user per account
+before any account gets a second. More than ``MAX_USERS_PER_ACCOUNT`` users on one account means the
+limit, not the server, will shape the figures: `take` says so once. The rate-limit prober draws from
+the reserved accounts (the same ones the pytest side reserves) that nobody else touches. Uploads
+are budgeted per account below the contract's 10/hour, so a long run never trips that limit.
 """
 
 from __future__ import annotations
@@ -16,23 +16,20 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 
-from loadkit.api import Account, AccountsError, shard, split_accounts
+from loadkit.accounts import Roles
+from loadkit.api import Account, AccountsError, shard
 
 MAX_USERS_PER_ACCOUNT = 2
 UPLOADS_PER_HOUR = 8  # the contract allows 10/hour per user: keep a margin
-RESERVED_FOR_PROBER = 2
 
 
 class AccountPool:
     """General accounts round robin, reserved ones for the prober; one instance per process."""
 
-    def __init__(self, accounts: Sequence[Account], *, reserved: int = RESERVED_FOR_PROBER) -> None:
-        reserved = min(reserved, max(0, len(accounts) - 1))
-        if not accounts:
-            raise AccountsError("no account to log in with")
-        self.general, self.reserved = split_accounts(accounts, reserved=reserved)
-        if not self.reserved:  # a single account: the prober has to share it (said in the warning)
-            self.reserved = list(self.general[-1:])
+    def __init__(self, accounts: Sequence[Account]) -> None:
+        roles = Roles.split(accounts)
+        self.general = roles.general + list(roles.probe.values())  # Locust's prober needs no own
+        self.reserved = roles.reserved or list(self.general[:1])  # too few: the prober shares one
         self._next = {"general": 0, "reserved": 0}
         self._users: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()

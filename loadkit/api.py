@@ -1,4 +1,4 @@
-"""The TherapyBridge API contract in code: routes, payloads, test accounts and the token cache.
+"""The TherapyBridge API contract in code: routes, payloads, test accounts and tokens.
 
 Client-agnostic and synchronous: HTTP is done by the caller (Locust's client, aiohttp, httpx),
 which hands this module callables. Passwords and tokens never appear in a repr or an error message.
@@ -12,11 +12,10 @@ import os
 import random
 import struct
 import sys
-import threading
 import time
 import uuid
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -207,16 +206,6 @@ def load_accounts(path: str | None = None) -> list[Account]:
     return _read_accounts_file(file) if file else seed_accounts()
 
 
-def split_accounts(
-    accounts: Sequence[Account], *, reserved: int
-) -> tuple[list[Account], list[Account]]:
-    """(general pool, the last ``reserved`` accounts, for rate-limit scenarios alone)."""
-    if reserved < 0 or reserved >= len(accounts):
-        raise AccountsError(f"cannot reserve {reserved} of {len(accounts)} accounts and keep one")
-    cut = len(accounts) - reserved
-    return list(accounts[:cut]), list(accounts[cut:])
-
-
 def shard(accounts: Sequence[Account], index: int, count: int) -> list[Account]:
     """Worker ``index`` of ``count``'s disjoint share of the accounts (round robin)."""
     if not 0 <= index < count:
@@ -244,7 +233,8 @@ class LoginError(Exception):
 
 @dataclass
 class Token:
-    """An access/refresh token pair; ``expires_at`` is on the time.monotonic() clock."""
+    """An access/refresh token pair; ``expires_at`` is wall-clock (time.time()): it outlives the
+    process that got it (`loadkit.token_store` keeps it in a file)."""
 
     access_token: str = field(repr=False)
     refresh_token: str | None = field(repr=False)
@@ -252,11 +242,11 @@ class Token:
 
     def needs_refresh(self, now: float | None = None, margin_s: float = 60.0) -> bool:
         """Whether the access token expires within ``margin_s`` seconds."""
-        return (time.monotonic() if now is None else now) >= self.expires_at - margin_s
+        return (time.time() if now is None else now) >= self.expires_at - margin_s
 
 
 def parse_token_response(body: dict, now: float) -> Token:
-    """A Token from a login/refresh/signup body; ``now`` is time.monotonic() when it was sent."""
+    """A Token from a login/refresh/signup body; ``now`` is time.time() when it was sent."""
     access = body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(access, str) or not access:
         raise ValueError("token response lacks an access_token")
@@ -264,83 +254,3 @@ def parse_token_response(body: dict, now: float) -> Token:
     if not isinstance(expires_in, int | float) or isinstance(expires_in, bool):
         expires_in = 1800
     return Token(access, body.get("refresh_token"), now + float(expires_in))
-
-
-class TokenCache:
-    """Thread-safe tokens by account email: one login per account and process, refreshed.
-
-    ``refresh(token) -> Token`` renews a token; when it raises (or is absent) the account logs in
-    again.
-    Works under gevent too (its monkey-patched locks).
-    """
-
-    def __init__(
-        self,
-        refresh: Callable[[Token], Token] | None = None,
-        *,
-        margin_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._refresh = refresh
-        self._margin_s = margin_s
-        self._clock = clock
-        self._tokens: dict[str, Token] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-        self.logins = 0
-        self.refreshes = 0
-
-    def _lock_for(self, email: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(email, threading.Lock())
-
-    def get(self, account: Account) -> Token | None:
-        """The cached token of an account, if any (no login)."""
-        return self._tokens.get(account.email)
-
-    def put(self, account: Account, token: Token) -> None:
-        """Store a token obtained elsewhere (e.g. by async code)."""
-        self._tokens[account.email] = token
-
-    def invalidate(self, account: Account) -> None:
-        """Forget an account's token (after a 401): the next call logs in."""
-        self._tokens.pop(account.email, None)
-
-    def get_or_login(
-        self,
-        account: Account,
-        login: Callable[[Account], Token],
-        refresh: Callable[[Token], Token] | None = None,
-    ) -> Token:
-        """A valid token for the account: cached, refreshed near expiry, else from ``login``."""
-        token = self._tokens.get(account.email)
-        if token is not None and not token.needs_refresh(self._clock(), self._margin_s):
-            return token
-        with self._lock_for(account.email):
-            token = self._tokens.get(account.email)
-            if token is not None and not token.needs_refresh(self._clock(), self._margin_s):
-                return token
-            token = self._renew(account, token, login, refresh or self._refresh)
-            self._tokens[account.email] = token
-            return token
-
-    def _renew(
-        self,
-        account: Account,
-        old: Token | None,
-        login: Callable[[Account], Token],
-        refresh: Callable[[Token], Token] | None,
-    ) -> Token:
-        if old is not None and old.refresh_token and refresh is not None:
-            try:
-                token = refresh(old)
-            except Exception:  # a refused refresh falls back to logging in again
-                pass
-            else:
-                with self._guard:
-                    self.refreshes += 1
-                return token
-        token = login(account)
-        with self._guard:
-            self.logins += 1
-        return token

@@ -1,7 +1,8 @@
 """Locust event hooks: options, exact metrics across workers, monitors, report, exit code, web UI.
 
 Importing this module from the locustfile registers the listeners (Locust's own idiom). In brief:
-- options ``--accounts --server-pid --shape --report-name --warmup --request-timeout --yes``;
+- options ``--accounts --tokens --login-rate --no-token-cache --server-pid --shape --report-name
+  --warmup --request-timeout --yes``;
 - ``init``: refuse a malformed host, or one outside loopback without ``--yes`` (exit 2), load
   targets and accounts (one line, exit 2); headless, refuse an unwritable results folder and a
   target whose /health does not answer 200 before any load (one line, exit 2); drop personas
@@ -18,6 +19,7 @@ Importing this module from the locustfile registers the listeners (Locust's own 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,13 +31,15 @@ from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
 from loadkit import locust_users, locust_webui
-from loadkit.api import AccountsError, load_accounts
+from loadkit.accounts import manager_for, source_accounts
+from loadkit.api import AccountsError
 from loadkit.locust_run import LocustRun
 from loadkit.locust_shapes import SHAPES
 from loadkit.monitor import PoolMonitor, ServerMonitor, find_server_pid, is_loopback
 from loadkit.report import run_dir, writable_problem
 from loadkit.slo import TargetsError, load_profile
 from loadkit.targeting import Target, host_problem, preflight
+from loadkit.token_store import StoreError
 
 logger = logging.getLogger("loadkit.locust")
 EXIT_FAILED = 1
@@ -68,6 +72,25 @@ def add_arguments(parser: object, **_kw: object) -> None:
         "--accounts",
         default=None,
         help="JSON list of {email, password} (else LOADTEST_ACCOUNTS, seed accounts)",
+    )
+    parser.add_argument(
+        "--tokens",
+        default=None,
+        include_in_web_ui=False,
+        help="JSON list of pre-issued {email, access_token} (deployments behind SSO)",
+    )
+    parser.add_argument(
+        "--login-rate",
+        default=None,
+        include_in_web_ui=False,
+        help="login budget N/PERIOD once a login is refused (else LOADTEST_LOGIN_RATE, 5/minute)",
+    )
+    parser.add_argument(
+        "--no-token-cache",
+        action="store_true",
+        default=False,
+        include_in_web_ui=False,
+        help="keep tokens in memory only (no cache file)",
     )
     parser.add_argument(
         "--server-pid",
@@ -190,6 +213,19 @@ def _results(environment: object, options: object) -> None:
         STATE.csv_greenlet = gevent.spawn(STATE.csv.stats_writer)
 
 
+def _configure_accounts(environment: object, options: object) -> None:
+    """The accounts and the token manager of this process (shared cache, login budget)."""
+    if getattr(options, "no_token_cache", False):
+        os.environ["LOADTEST_NO_TOKEN_CACHE"] = "1"
+    host = (environment.host or "").rstrip("/")
+    manager = manager_for(host or "http://unknown", None, rate=getattr(options, "login_rate", None))
+    accounts, from_default = source_accounts(
+        options.accounts, getattr(options, "tokens", None), manager.store
+    )
+    manager.seeds_from_default = from_default
+    locust_users.configure_accounts(accounts, manager)
+
+
 @events.init.add_listener
 def on_init(environment: object, runner: object, web_ui: object = None, **_kw: object) -> None:
     """Validate, load targets and accounts, and prepare results and the web UI."""
@@ -202,8 +238,8 @@ def on_init(environment: object, runner: object, web_ui: object = None, **_kw: o
         _check_host(environment, options)
     try:
         profile = load_profile(options.profile)
-        locust_users.configure_accounts(load_accounts(options.accounts))
-    except (TargetsError, AccountsError) as exc:
+        _configure_accounts(environment, options)
+    except (TargetsError, AccountsError, StoreError) as exc:
         _usage_error(str(exc))
     STATE.run = LocustRun(profile=profile, warmup_s=options.warmup)
     _set_timeouts(environment, options)

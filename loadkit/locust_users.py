@@ -2,14 +2,17 @@
 route.
 
 Logins and refreshes go through the user's own Locust client (named "POST /api/v1/login" and
-"POST /api/v1/refresh"), so they show in Locust's stats and in our report. Each account logs in
-once per process (`loadkit.api.TokenCache`); users on one account share its token, refreshed before
-expiry. A failed login is a recorded failure naming the account, and every user on that account
-stops (`StopUser`): none goes on unauthenticated.
+"POST /api/v1/refresh"), so they show in Locust's stats and in our report. Tokens come from the one
+`loadkit.accounts.TokenManager`: kept in the shared cache file (worker processes and later runs
+reuse them), refreshed before expiry, and logins paced by the login budget once one was refused (a
+429 is waited out and counts as no failure; a 500 is the limiter defect and does). A failed login is
+a recorded failure naming the account, and every user on that account stops (`StopUser`): none goes
+on unauthenticated.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -18,13 +21,13 @@ from locust import FastHttpUser
 from locust.exception import StopUser
 
 from loadkit.account_pool import AccountPool, UploadBudget
+from loadkit.accounts import SeedEnd, TokenManager, manager_for
 from loadkit.api import (
     LOGIN,
     REFRESH,
     Account,
     LoginError,
     Token,
-    TokenCache,
     auth_headers,
     endpoint,
     parse_token_response,
@@ -37,7 +40,7 @@ class _Shared:
     """Per-process state shared by every user: accounts, tokens, upload budgets, failed logins."""
 
     pool: AccountPool | None = None
-    tokens = TokenCache()
+    tokens: TokenManager | None = None
     uploads = UploadBudget()
     failed_logins: dict[str, str] = {}
     warned = False
@@ -46,10 +49,12 @@ class _Shared:
 SHARED = _Shared()
 
 
-def configure_accounts(accounts: list[Account]) -> None:
-    """Install this process's accounts (called from the init hook)."""
+def configure_accounts(
+    accounts: list[Account], manager: TokenManager | None = None, host: str = ""
+) -> None:
+    """Install this process's accounts and token manager (called from the init hook)."""
     SHARED.pool = AccountPool(accounts)
-    SHARED.tokens = TokenCache()
+    SHARED.tokens = manager or manager_for(host or "http://unknown", None, sleep=time.sleep)
     SHARED.failed_logins = {}
 
 
@@ -92,7 +97,8 @@ class ApiUser(FastHttpUser):
         if SHARED.pool.overloaded and not SHARED.warned:
             SHARED.warned = True
             logger.warning(SHARED.pool.overloaded)
-        self.access_token()
+        with contextlib.suppress(StopUser):  # Locust logs a traceback for one from on_start:
+            self.access_token()  # the user's first task stops it instead (failed_logins)
 
     def on_stop(self) -> None:
         if SHARED.pool is not None and hasattr(self, "account"):
@@ -103,13 +109,19 @@ class ApiUser(FastHttpUser):
         failed = SHARED.failed_logins.get(self.account.email)
         if failed:
             raise StopUser()
+        return self.token_of(self.account).access_token
+
+    def token_of(self, account: Account) -> Token:
+        """A valid token of ``account`` through this user's client; stops the user on failure."""
         try:
-            return SHARED.tokens.get_or_login(self.account, self._login, self._refresh).access_token
-        except LoginError:
+            return SHARED.tokens.token(account, self._login, self._refresh)
+        except (LoginError, SeedEnd) as exc:
+            SHARED.failed_logins.setdefault(account.email, str(exc))
             raise StopUser() from None
 
-    def _token_request(self, path: str, body: dict, account: Account) -> Token:
-        sent = time.monotonic()
+    def _token_request(self, path: str, body: dict, account: Account):
+        """(status, Token or None, detail); a 429 (waited out by the manager) is no failure."""
+        sent = time.time()
         name = endpoint("POST", path)
         with self.client.post(path, json=body, name=name, catch_response=True) as resp:
             status = resp.status_code or None
@@ -117,25 +129,27 @@ class ApiUser(FastHttpUser):
                 token = parse_token_response(resp.json(), sent) if status == 200 else None
             except Exception:  # a 200 without a usable token is a failed login too
                 token = None
-            error = None if token else LoginError(account.email, status, _response_detail(resp))
-            resp.failure(str(error)) if error else resp.success()
-        if error:
-            raise error
-        return token
+            detail = "" if token else _response_detail(resp)
+            if token or status == 429:
+                resp.success()
+            else:
+                resp.failure(str(LoginError(account.email, status, detail)))
+        return status, token, detail
 
-    def _login(self, account: Account) -> Token:
-        """Log in once; after a refusal, users waiting on the same account do not try again."""
+    def _login(self, account: Account):
+        """One login; after a failure, users waiting on the same account do not try again."""
         if account.email in SHARED.failed_logins:
-            raise LoginError(account.email, None, "an earlier login of this account failed")
-        try:
-            return self._token_request(LOGIN, account.login_body(), account)
-        except LoginError as exc:
-            SHARED.failed_logins[account.email] = str(exc)
-            logger.error("%s: stopping the users on this account", exc)
-            raise
+            return None, None, "an earlier login of this account failed"
+        status, token, detail = self._token_request(LOGIN, account.login_body(), account)
+        if token is None and status not in (429, None) and status < 500:
+            logger.error(
+                "%s: stopping the users on this account", LoginError(account.email, status, detail)
+            )
+        return status, token, detail
 
-    def _refresh(self, token: Token) -> Token:
-        return self._token_request(REFRESH, {"refresh_token": token.refresh_token}, self.account)
+    def _refresh(self, token: Token) -> Token | None:
+        body = {"refresh_token": token.refresh_token}
+        return self._token_request(REFRESH, body, self.account)[1]
 
     def api(
         self,
@@ -153,7 +167,7 @@ class ApiUser(FastHttpUser):
             method, path, name=name, headers=headers, catch_response=True, **kwargs
         ) as resp:
             if resp.status_code == 401:
-                SHARED.tokens.invalidate(self.account)
+                SHARED.tokens.drop(self.account)
             broken = resp.request_meta.get("exception")  # what the client itself raised
             if broken is not None and (resp.status_code or 0) < 400:
                 resp.failure(broken)  # no answer, or a body cut short: its own kind is kept

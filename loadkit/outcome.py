@@ -41,11 +41,16 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
     skip_reason: str | None = None
     extra: dict = field(default_factory=dict)
+    defects: list[dict] = field(default_factory=list)  # loadkit.defects records
+    limit_shaped: str | None = None  # why the limit, keyed by address, shaped the figures
 
     def build(self) -> dict:
         """The report dict (duration: as set by the scenario, else time since start)."""
         duration = self.duration_s if self.duration_s is not None else time.time() - self.started_at
-        extra = {"problems": list(self.problems), **self.extra}
+        extra = {"problems": list(self.problems), **self.extra, "defects": list(self.defects)}
+        extra["limit_shaped"] = self.limit_shaped is not None
+        if self.limit_shaped:
+            extra["limit_shaped_reason"] = self.limit_shaped
         thresholds = list(self.thresholds)
         if self.problems and all(t.get("passed") for t in thresholds):
             # a problem no threshold caught (e.g. the scenario raised) must still fail the report

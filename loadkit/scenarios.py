@@ -9,6 +9,7 @@ the request builders and verdicts (`ratelimit_verdict`, `trace`) carry no pytest
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -23,6 +24,7 @@ from loadkit import (
     api,
     canary,
     cost,
+    defects,
     engine,
     metrics,
     monitor,
@@ -31,14 +33,27 @@ from loadkit import (
     probes,
     slo,
 )
+from loadkit.accounts import SeedEnd
 from loadkit.http import HttpClient, Request
 from loadkit.outcome import Outcome, inconclusive
 from loadkit.ratelimit_verdict import LimitProbe, judge
-from loadkit.session import PROBE_ACCOUNTS, AccountPlan, Authenticator, accounts_needed, fetch
+from loadkit.session import (
+    PROBE_ACCOUNTS,
+    AccountPlan,
+    AccountsUnusable,
+    Authenticator,
+    SetupError,
+    accounts_needed,
+    fetch,
+    setup_fetch,
+    with_seed_fallback,
+)
 from loadkit.targeting import Target
 from loadkit.trace import TracingRecorder, thirds_p95_ms
+from loadkit.upload_budget import UploadLedger
 
 UPLOAD = api.endpoint("POST", api.SESSION_UPLOAD)
+SESSIONS_LIST = api.endpoint("GET", api.SESSIONS)
 RATE_LIMIT_PARAMS = {"default_limit": "rate_limit", "upload_limit": "upload_rate_limit"}
 POLL_INTERVAL_S = 1.5  # per session: keeps polling far below the default limit per account
 POOL_SAMPLE_S = 0.05
@@ -53,6 +68,12 @@ class Ctx:
     profile: slo.Profile
     plan: AccountPlan | None = None
     auth: Authenticator | None = None
+    name: str = ""
+    uploads: UploadLedger | None = None
+
+    def claim_uploads(self, n: int) -> str | None:
+        """Spend ``n`` uploads of the run's budget: None, or why this test cannot have them."""
+        return self.uploads.claim(self.name, n) if self.uploads is not None else None
 
     def client(self) -> HttpClient:
         return HttpClient(self.target.url, verify=self.target.verify)
@@ -65,18 +86,25 @@ class Ctx:
 
     async def accounts(self, requests: int) -> list[api.Account]:
         """General accounts enough for ``requests`` within one default-limit window, logged in."""
-        picked = self.plan.take(accounts_needed(requests, limit=self.default_limit()))
-        await asyncio.gather(*(self.auth.token(a) for a in picked))
-        return picked
+        return await self.take(accounts_needed(requests, limit=self.default_limit()))
+
+    async def take(self, n: int) -> list[api.Account]:
+        """The next ``n`` general accounts in rotation, logged in."""
+        return await with_seed_fallback(self.plan, self.auth, self.plan.take(n))
 
 
 def run(coro_fn, ctx: Ctx, outcome: Outcome, *args: Any) -> None:
     """Run a scenario on the engine's loop, with an authenticator bound to that loop, the /live
-    canary beside it (unless the scenario runs its own) and a CPU cost estimate after it."""
+    canary beside it (unless the scenario runs its own) and a CPU cost estimate after it. A setup
+    that fails (a login, /me, a patient) is one problem naming the route and status."""
 
     async def main() -> None:
-        ctx.auth = Authenticator(ctx.client(), timeout_s=ctx.target.timeout_s)
-        await coro_fn(ctx, outcome, *args)
+        if ctx.plan is not None:
+            ctx.auth = Authenticator(ctx.client(), ctx.plan.manager, ctx.target.timeout_s)
+        try:
+            await coro_fn(ctx, outcome, *args)
+        except (SetupError, AccountsUnusable, SeedEnd, api.LoginError, api.AccountsError) as exc:
+            outcome.problems.append(str(exc))
 
     live = None if getattr(coro_fn, "owns_canary", False) else _start_canary(ctx)
     try:
@@ -187,6 +215,14 @@ def check_read_limits(outcome: Outcome, profile: slo.Profile, group: str = "read
     outcome.thresholds += slo.check(_summary(outcome), profile.limits(group))
 
 
+def _json_list(body: bytes) -> list:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return []
+    return data if isinstance(data, list) else []
+
+
 def _cycle(requests: list[Request]):
     """A factory handing out ``requests`` in turn."""
     return lambda i: requests[i % len(requests)]
@@ -213,9 +249,9 @@ async def _session_reads(ctx: Ctx, accounts: list[api.Account]) -> list[Request]
     reads = []
     for account in accounts:
         headers = await ctx.auth.headers(account)
-        listing = Request("GET", f"{api.SESSIONS}?limit=10", headers=headers)
-        status, body, _ = await fetch(ctx.auth.client, listing, timeout_s=ctx.target.timeout_s)
-        sessions = json.loads(body) if status == 200 else []
+        listing = Request("GET", f"{api.SESSIONS}?limit=10", SESSIONS_LIST, headers)
+        status, body = await setup_fetch(ctx.auth.client, listing, timeout_s=ctx.target.timeout_s)
+        sessions = _json_list(body) if status == 200 else []
         ids = [s["id"] for s in sessions if isinstance(s, dict) and "id" in s]
         for sid in ids:
             path = api.path(api.SESSION, id=sid)
@@ -284,11 +320,24 @@ async def _poll_until_processed(
                 continue
             req = Request("GET", api.path(api.SESSION, id=sid), headers=headers)
             status, body, _ = await fetch(ctx.auth.client, req, timeout_s=ctx.target.timeout_s)
-            state = json.loads(body).get("status") if status == 200 else None
-            if state in ("processed", "failed"):
-                final[sid] = state
+            session = _json_object(body) if status == 200 else {}
+            if session.get("status") in ("processed", "failed"):
+                final[sid] = session["status"]
+                if session["status"] == "failed":
+                    FAILED_MESSAGES[sid] = str(session.get("error_message") or "no error_message")
         await asyncio.sleep(POLL_INTERVAL_S)
     return final
+
+
+FAILED_MESSAGES: dict[str, str] = {}  # session id -> the server's error_message
+
+
+def _json_object(body: bytes) -> dict:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 async def concurrent_uploads(ctx: Ctx, outcome: Outcome) -> None:
@@ -296,8 +345,10 @@ async def concurrent_uploads(ctx: Ctx, outcome: Outcome) -> None:
     sizes = ctx.profile.scenario("uploads")
     n, size = int(sizes["concurrent"]), int(sizes["upload_size_bytes"])
     timeout_s = float(sizes["processing_timeout_s"])
-    accounts = ctx.plan.take(n)
-    await asyncio.gather(*(ctx.auth.token(a) for a in accounts))
+    outcome.skip_reason = ctx.claim_uploads(n)
+    if outcome.skip_reason:
+        return
+    accounts = await ctx.take(n)
     owned: list[tuple[str, dict]] = []
     uploads = await _upload_requests(ctx, accounts, size, owned)
     outcome.parameters.update(users=n, requests=n, upload_size_bytes=size, accounts=len(accounts))
@@ -307,7 +358,17 @@ async def concurrent_uploads(ctx: Ctx, outcome: Outcome) -> None:
     _judge_uploads(ctx, outcome, n, [sid for sid, _ in owned], final, timeout_s)
 
 
+def _uploads_refused(ctx: Ctx, outcome: Outcome) -> int:
+    """Uploads the limiter refused (429 or 5xx); any marks the run's upload budget scarce."""
+    statuses = outcome.recorder.status_codes
+    refused = sum(n for code, n in statuses.items() if code == 429 or code >= 500)
+    if refused and ctx.uploads is not None:
+        ctx.uploads.mark_scarce()
+    return refused
+
+
 def _judge_uploads(ctx: Ctx, outcome: Outcome, n: int, ids, final, timeout_s: float) -> None:
+    _uploads_refused(ctx, outcome)
     processed = sum(1 for s in final.values() if s == "processed")
     outcome.extra["processing"] = {
         "uploaded": len(ids),
@@ -321,9 +382,11 @@ def _judge_uploads(ctx: Ctx, outcome: Outcome, n: int, ids, final, timeout_s: fl
         {"sessions_processed": processed}, {"min:sessions_processed": n}
     )
     if processed < n:
+        why = sorted({FAILED_MESSAGES.get(sid, "") for sid, st in final.items() if st == "failed"})
+        said = f"; the server said: {'; '.join(w for w in why if w)[:300]}" if any(why) else ""
         outcome.problems.append(
             f"{processed} of {n} uploads reached 'processed' within {timeout_s:g} s "
-            f"({len(ids)} uploaded, {len(ids) - len(final)} unfinished)"
+            f"({len(ids)} uploaded, {len(ids) - len(final)} unfinished){said}"
         )
 
 
@@ -353,6 +416,7 @@ class ProbeRecorder(TracingRecorder):
 
 async def _limit_requests(ctx: Ctx, which: str, recorder: ProbeRecorder) -> list[Request]:
     account = ctx.plan.reserved_for(0 if which == "default_limit" else 1)
+    await with_seed_fallback(ctx.plan, ctx.auth, [account])
     headers = await ctx.auth.headers(account)
     expect = frozenset({200, 429})
     if which == "default_limit":
@@ -377,6 +441,16 @@ async def rate_limit_enforcement(ctx: Ctx, outcome: Outcome, which: str) -> None
     """Rapid requests on a reserved account past ``limit``; judged by `ratelimit_verdict`."""
     sizes = ctx.profile.scenario(RATE_LIMIT_PARAMS[which])
     n, limit, window = int(sizes["requests"]), int(sizes["limit"]), float(sizes["window_s"])
+    if ctx.plan.reserved_for(1) is None:
+        outcome.skip_reason = (
+            f"the rate-limit tests need 2 reserved accounts beside the others; "
+            f"there are {ctx.plan.roles.describe()}"
+        )
+        return
+    if which == "upload_limit":
+        outcome.skip_reason = ctx.claim_uploads(n)
+        if outcome.skip_reason:
+            return
     recorder = outcome.recorder = ProbeRecorder()
     reqs = await _limit_requests(ctx, which, recorder)
     concurrency = 1 if which == "upload_limit" else 4
@@ -386,6 +460,16 @@ async def rate_limit_enforcement(ctx: Ctx, outcome: Outcome, which: str) -> None
     thresholds, problems = judge(recorder.probes, limit=limit, window_s=window)
     outcome.thresholds += thresholds
     outcome.problems += problems
+    refusals = [p for p in recorder.probes if p.status == 429]
+    defects.from_limit(
+        outcome.defects,
+        reqs[0].endpoint,
+        name="default" if which == "default_limit" else "upload",
+        statuses=dict(outcome.recorder.status_codes),
+        refused=len(refusals),
+        bare=sum(not (p.retry_after or "").strip().isdigit() for p in refusals),
+        total=len(recorder.probes),
+    )
     outcome.extra["limit_probe"] = {
         "allowed": sum(p.allowed for p in recorder.probes),
         "refused_429": sum(p.status == 429 for p in recorder.probes),
@@ -634,30 +718,37 @@ async def _background_load(ctx: Ctx, outcome: Outcome, reads, stop: asyncio.Even
 async def access_control_probe(ctx: Ctx, outcome: Outcome) -> None:
     """No, tampered, expired, unsigned and another therapist's token, under load: all refused."""
     rounds = int(_probe_sizes(ctx)["access_rounds"])
-    owner, intruder = ctx.plan.take(2)
+    owner, intruder = await ctx.take(2)
     victim = await _victim(ctx, owner, outcome)
     reqs = probes.access_requests(victim, await ctx.auth.headers(intruder)) * rounds
+    left_out = ctx.claim_uploads(sum(p.endpoint == UPLOAD for p in reqs))
+    if left_out:  # the address's upload budget is for other tests: probe the reads alone
+        reqs = [p for p in reqs if p.endpoint != UPLOAD]
+        outcome.extra["access_probe_note"] = f"uploads left out: {left_out}"
     client, kw = ctx.auth.client, _send_kw(ctx)
     before = await probe_driver.session_count(
         client, outcome.recorder, victim.headers, victim.patient_id, **kw
     )
     reads = await _session_reads(ctx, await ctx.accounts(int(_probe_sizes(ctx)["load_requests"])))
     outcome.parameters.update(probe_requests=len(reqs), rounds=rounds)
-    stop, defects = asyncio.Event(), []
+    stop, found = asyncio.Event(), []
     async with monitored(ctx, outcome):
         started = _start_clock(outcome)
         load = asyncio.ensure_future(_background_load(ctx, outcome, reads, stop))
         for p in reqs:
             judge = lambda s, b, p=p: probes.judge_access(p, s, b)  # noqa: E731
             reply = await probe_driver.send(client, outcome.recorder, p, judge=judge, **kw)
-            defects += [m for m in [judge(reply.status, reply.body)] if m]
+            message = judge(reply.status, reply.body)
+            if message:
+                found.append(message)
+                defects.from_access(outcome.defects, p.label, p.endpoint, reply.status)
         stop.set()
         await load
         outcome.duration_s = time.time() - started
     after = await probe_driver.session_count(
         client, outcome.recorder, victim.headers, victim.patient_id, **kw
     )
-    _judge_access(outcome, reqs, defects, before, after)
+    _judge_access(outcome, reqs, found, before, after)
 
 
 def _judge_access(outcome: Outcome, reqs, defects: list[str], before, after) -> None:
@@ -687,22 +778,63 @@ async def limiter_semantics_probe(ctx: Ctx, outcome: Outcome, route_name: str) -
     )
     account = ctx.plan.probe_account(route_name) if route_name in PROBE_ACCOUNTS else None
     if route_name in PROBE_ACCOUNTS and account is None:
-        outcome.skip_reason = "too few accounts to give the limiter probe one of its own"
+        outcome.skip_reason = _too_few(ctx, "the limiter probe")
         return
     outcome.parameters.update(route=route.endpoint, limit=route.limit, window_s=route.window_s)
+    if route_name == "login":
+        await _clear_login_window(ctx, outcome, "the login limit probe")
+    if route_name in ("upload", "extract"):
+        outcome.skip_reason = ctx.claim_uploads(
+            route.limit + route.extra if route_name == "upload" else 1
+        )
+        if outcome.skip_reason:
+            return
     async with monitored(ctx, outcome):
         started = _start_clock(outcome)
         replies, state = await _LIMIT_RUNS[route_name](ctx, outcome, route, account)
         outcome.duration_s = time.time() - started
+    if route_name == "login":
+        ctx.plan.manager.budget.note_sent(len(replies) + 1)
     rows, problems = probes.judge_limit(route, [r.probe() for r in replies])
     outcome.thresholds += rows
     outcome.problems += problems + [p for p in state if p]
+    _limit_defects(outcome, route, route_name, replies, state)
     outcome.extra["limit_probe"] = {
         "route": route.endpoint,
         "keyed_by": route.keyed_by,
         "let_through": sum(r.status in route.counted for r in replies),
         "refused_429": sum(r.status == 429 for r in replies),
     }
+
+
+MAX_LOGIN_WAIT_S = 120.0
+
+
+def _limit_defects(outcome: Outcome, route, name: str, replies: list, state: list) -> None:
+    statuses: dict[str, int] = {}
+    for r in replies:
+        if r.status is not None and r.status not in route.counted:
+            statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
+    refusals = [r for r in replies if r.status == 429]
+    bare = sum(not (r.headers.get("retry-after") or "").strip().isdigit() for r in refusals)
+    defects.from_limit(outcome.defects, route.endpoint, name=name, statuses=statuses,
+                       refused=len(refusals), bare=bare, total=len(replies))  # fmt: skip
+    if any(s and "keyed by address alone" in s for s in state):
+        said = "the login limit is keyed by client address alone, not (address, email)"
+        defects.add(outcome.defects, "login-limit-by-address", route.endpoint, said)
+
+
+async def _clear_login_window(ctx: Ctx, outcome: Outcome, what: str) -> None:
+    """Before a probe spends the address's login budget: every account the run needs holds a
+    token (logged in ahead), and once logins were refused, the budget's window is waited out."""
+    budget = ctx.plan.manager.budget
+    wait = min(budget.window_clear_in(), MAX_LOGIN_WAIT_S)
+    if wait > 0:
+        await asyncio.sleep(wait)
+        said = f"waited {wait:.0f} s for the address's login window to clear before {what}"
+    else:
+        said = f"every account this run needs held a token before {what} ran"
+    outcome.extra["login_budget"] = said
 
 
 def _no_token_in_429s(replies: list, what: str) -> str | None:
@@ -761,19 +893,22 @@ async def _limit_signup(ctx: Ctx, outcome: Outcome, route, _account):
 
 
 async def _limit_refresh(ctx: Ctx, outcome: Outcome, route, account):
+    """The account's token from the manager (no login spent); the rotated token goes back."""
     client, kw = ctx.auth.client, _send_kw(ctx)
-    login = probes.json_request("POST", api.LOGIN, account.login_body(), {200})
-    first = await probe_driver.send(client, outcome.recorder, login, **kw)
-    token = (json.loads(first.body) if first.status == 200 else {}).get("refresh_token")
-    if not token:
-        return [], [f"the refresh probe's login failed ({first.status})"]
-    replies = []
+    held = await ctx.auth.token(account)
+    if not held.refresh_token:
+        return [], ["the refresh probe's account has no refresh token"]
+    token, latest, replies = held.refresh_token, None, []
     for _ in range(route.limit + route.extra):
         p = probes.json_request("POST", api.REFRESH, {"refresh_token": token}, {200, 429})
         reply = await probe_driver.send(client, outcome.recorder, p, **kw)
         replies.append(reply)
         if reply.status == 200:
-            token = json.loads(reply.body).get("refresh_token") or token
+            with contextlib.suppress(ValueError):
+                latest = api.parse_token_response(json.loads(reply.body), time.time())
+                token = latest.refresh_token or token
+    if latest is not None:  # the old refresh token is spent: keep the newest pair
+        ctx.plan.manager.store.put(account.email, latest)
     return replies, [_no_token_in_429s(replies, "refresh")]
 
 
@@ -844,6 +979,16 @@ async def _transcribed_session(ctx: Ctx, outcome: Outcome, account: api.Account)
     return ids[0] if final.get(ids[0]) == "processed" else None
 
 
+def _too_few(ctx: Ctx, who: str) -> str:
+    from loadkit.accounts import MIN_GENERAL, RESERVED
+
+    need = RESERVED + len(PROBE_ACCOUNTS) + MIN_GENERAL
+    return (
+        f"too few accounts to give {who} one of its own: it needs {need} accounts in all, "
+        f"there are {ctx.plan.roles.describe()}"
+    )
+
+
 _LIMIT_RUNS = {
     "default": _limit_default,
     "login": _limit_login,
@@ -858,11 +1003,14 @@ async def upload_trust_probe(ctx: Ctx, outcome: Outcome) -> None:
     """Non-audio, wrong-type, empty and oversized uploads beside valid ones: refused, no trace."""
     account = ctx.plan.probe_account("upload_trust")
     if account is None:
-        outcome.skip_reason = "too few accounts to give the upload-trust probe one of its own"
+        outcome.skip_reason = _too_few(ctx, "the upload-trust probe")
         return
     sizes, client, kw = _probe_sizes(ctx), ctx.auth.client, _send_kw(ctx)
     headers, patient = await ctx.auth.headers(account), await ctx.auth.patient_id(account)
     cases = probes.upload_cases(int(sizes["upload_size_bytes"]))
+    outcome.skip_reason = ctx.claim_uploads(len(cases) + 1)
+    if outcome.skip_reason:
+        return
     before = await probe_driver.session_count(client, outcome.recorder, headers, patient, **kw)
     outcome.parameters.update(uploads=len(cases) + 1, max_upload_bytes=sizes["max_upload_bytes"])
     async with monitored(ctx, outcome):
@@ -897,17 +1045,33 @@ def _judge_upload_trust(outcome: Outcome, cases, replies, big, before, after) ->
     if any(r.status == 429 for r in replies) or big[0] == 429:
         outcome.skip_reason = "the probe account's upload limit (10/hour) is spent: rerun later"
         return
+    if all(r.status is not None and r.status >= 500 for r in replies):
+        got = ", ".join(sorted({str(r.status) for r in replies}))
+        outcome.skip_reason = (
+            f"every upload of the probe was refused ({got}): the upload limit of this address is "
+            "spent (its limiter answers 5xx); rerun after its window"
+        )
+        return
     outcome.problems += [
         m
         for c, r in zip(cases, replies, strict=True)
         if (m := probes.judge_upload(c.label, c.expect, r.status, r.body))
     ]
+    for c, r in zip(cases, replies, strict=True):
+        if probes.judge_upload(c.label, c.expect, r.status, r.body):
+            defects.from_upload(outcome.defects, c.label, r.status)
     status, sent = big
     if status != 413:
         got = "no answer" if status is None else f"{status}"
         outcome.problems.append(f"upload-trust defect: an oversized body got {got}, expected 413")
+        defects.add(outcome.defects, "oversize-not-refused", UPLOAD,
+                    f"an oversized body got {got}, expected 413", status=status)  # fmt: skip
     accepted = sum(r.status == 200 for r in replies) + (status == 200)
-    outcome.problems += [m for m in [probes.session_count_problem(before, after, accepted)] if m]
+    left = probes.session_count_problem(before, after, accepted)
+    outcome.problems += [left] if left else []
+    if left and after is not None and before is not None:
+        defects.add(outcome.defects, "refused-upload-leaves-session", UPLOAD, left,
+                    sessions_before=before, sessions_after=after, accepted=accepted)  # fmt: skip
     outcome.extra["upload_probe"] = {
         "sessions_before": before,
         "sessions_after": after,
@@ -924,10 +1088,13 @@ async def event_loop_probe(ctx: Ctx, outcome: Outcome) -> None:
     sizes = ctx.profile.scenario("event_loop")
     settings = canary.Settings.from_profile(ctx.profile)
     n_up, n_login = int(sizes["uploads"]), int(sizes["logins"])
-    accounts = ctx.plan.take(n_up)
-    await asyncio.gather(*(ctx.auth.token(a) for a in accounts))
+    outcome.skip_reason = ctx.claim_uploads(n_up)
+    if outcome.skip_reason:
+        return
+    accounts = await ctx.take(n_up)
     uploads = await _upload_requests(ctx, accounts, int(sizes["upload_size_bytes"]), [])
     logins = [_bad_login() for _ in range(n_login)]
+    await _clear_login_window(ctx, outcome, "the event-loop probe's wrong logins")
     idle = await asyncio.to_thread(
         canary.measure_idle, ctx.target.url, settings, verify=ctx.target.verify
     )
@@ -942,8 +1109,13 @@ async def event_loop_probe(ctx: Ctx, outcome: Outcome) -> None:
             requests=n_up + n_login,
         )
     await asyncio.to_thread(live.stop)
+    ctx.plan.manager.budget.note_sent(n_login)
     block = outcome.extra["canary"] = live.summary(idle)
-    outcome.problems += [m for m in [canary.flagged_problem(block, "uploads and logins")] if m]
+    blocked = canary.flagged_problem(block, "uploads and logins")
+    if blocked:
+        outcome.problems.append(blocked)
+        defects.add(outcome.defects, "event-loop-blocked", api.endpoint("GET", api.LIVE), blocked,
+                    p99_ms=block.get("p99_ms"), threshold_ms=block.get("threshold_ms"))  # fmt: skip
     # uploads and logins that failed put no load on the loop: the canary's calm proves nothing
     outcome.problems += [m for m in [inconclusive(outcome.recorder, any_failed=True)] if m]
     outcome.thresholds += slo.check(

@@ -1,24 +1,22 @@
 """Command line: `python -m reference_backend --host 127.0.0.1 --port 8000 [--workers N]`.
 
-The parent process validates the configuration, creates the schema, seeds an empty database
-and fixes one JWT secret for every worker, then hands over to uvicorn (uvloop, httptools, no
-access log).
+The parent process reads and validates the settings once (a JWT secret included: given, or made
+here), creates the schema and seeds an empty database, then serves with uvicorn (uvloop,
+httptools, no access log). Every worker gets the parent's settings inside uvicorn's config, so
+they all sign tokens with one secret and nothing is written into the environment.
 """
 
 import argparse
 import asyncio
-import os
 import sys
 
-import uvicorn
 from pydantic import ValidationError
 
-from reference_backend.config import Settings
-from reference_backend.db import create_database
-from reference_backend.limits import RedisStorage
-from reference_backend.protocol import BoundedHttpToolsProtocol
-from reference_backend.security import new_jwt_secret
+from reference_backend.core.config import Settings
+from reference_backend.core.db import create_database
 from reference_backend.seed import prepare_database
+from reference_backend.server import serve
+from reference_backend.services.limits import RedisStorage
 
 PROG = "reference_backend"
 
@@ -74,32 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     if isinstance(settings, str):
         return fail(settings)
-    if args.workers > 1 and settings.limiter_in_memory:
+    if args.workers > 1 and settings.limiter_in_memory and not settings.allow_per_worker_limits:
         return fail(
             f"--workers {args.workers} needs a shared rate-limit store: set "
             "RATE_LIMIT_STORAGE=redis://host:port/db (the in-memory limiter would give each "
-            "worker its own quota)"
+            "worker its own quota), or ALLOW_PER_WORKER_LIMITS=true to allow exactly that"
         )
-    if not settings.jwt_secret:
-        os.environ["JWT_SECRET"] = new_jwt_secret()
     try:
         asyncio.run(prepare(settings))
     except Exception as exc:  # start-up failure: one line, no traceback
         return fail(f"start-up failed: {type(exc).__name__}: {exc}".splitlines()[0])
-    uvicorn.run(
-        "reference_backend.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http=BoundedHttpToolsProtocol,  # httptools, with a bound on the request head
-        access_log=False,
-        log_level=settings.log_level,
-        proxy_headers=False,
-        server_header=False,
-    )
-    return 0
+    return serve(settings, host=args.host, port=args.port, workers=args.workers)
 
 
 if __name__ == "__main__":

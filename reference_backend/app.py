@@ -7,12 +7,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from reference_backend import __version__
-from reference_backend.config import Settings, get_settings
-from reference_backend.db import create_database
-from reference_backend.errors import install_error_handlers
-from reference_backend.limits import RateLimiter, create_storage
-from reference_backend.processing import Processor
-from reference_backend.routes import auth, health, patients, sessions
+from reference_backend.api.leak import LeakMiddleware
+from reference_backend.api.routes import auth, health, patients, sessions
+from reference_backend.core.config import Settings, get_settings
+from reference_backend.core.db import create_database
+from reference_backend.core.errors import install_error_handlers
+from reference_backend.services.limits import RateLimiter, create_storage
+from reference_backend.services.processing import Processor
 
 
 def _lifespan(settings: Settings):  # noqa: ANN202 - FastAPI lifespan factory
@@ -20,7 +21,9 @@ def _lifespan(settings: Settings):  # noqa: ANN202 - FastAPI lifespan factory
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = create_database(settings)
         storage = create_storage(settings)
-        processor = Processor(database, delay=settings.processing_delay_seconds)
+        processor = Processor(
+            database, delay=settings.processing_delay_seconds, model=settings.processing_model
+        )
         app.state.settings = settings
         app.state.database = database
         app.state.limiter = RateLimiter(settings, storage)
@@ -46,4 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (health, auth, patients, sessions):
         app.include_router(module.router)
+    if settings.leak_bytes_per_request:
+        app.add_middleware(LeakMiddleware, size=settings.leak_bytes_per_request)
     return app

@@ -9,11 +9,11 @@ import anyio.to_thread
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reference_backend.config import Settings
-from reference_backend.db import Database
+from reference_backend.core.config import Settings
+from reference_backend.core.db import Database
+from reference_backend.core.security import hash_password_sync
 from reference_backend.models import Base, Patient, TherapySession, User, utcnow
-from reference_backend.processing import make_notes, make_transcript, notes_fields
-from reference_backend.security import hash_password_sync
+from reference_backend.services.processing import make_notes, make_transcript, notes_fields
 
 log = logging.getLogger("reference_backend.seed")
 

@@ -1,4 +1,9 @@
-"""Backend test fixtures: an HTTP client per module, a fresh PostgreSQL database per session."""
+"""Backend test fixtures: each module's backend and HTTP client, a fresh PostgreSQL database.
+
+A test module declares its settings as ``BACKEND_ENV`` (a dict, or a function returning one, for
+settings known only at run time) and optionally ``BACKEND_WORKERS``; the ``backend`` fixture here
+starts that backend once per module (tests/backends.py) and stops it afterwards.
+"""
 
 import asyncio
 import uuid
@@ -7,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.backend.helpers import Backend
+from tests.backends import Backend, running_backend
 from tests.services import require_service
 
 
@@ -40,7 +45,20 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
+    """The module's backend: FAST_ENV plus the module's BACKEND_ENV, BACKEND_WORKERS workers."""
+    env = getattr(request.module, "BACKEND_ENV", {})
+    env = env() if callable(env) else env
+    workers = getattr(request.module, "BACKEND_WORKERS", 1)
+    folder = tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])
+    with running_backend(folder, env, workers=workers) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
 def client(backend: Backend) -> Iterator[httpx.Client]:
-    """An HTTP client for the module's backend (each test module defines its own ``backend``)."""
+    """An HTTP client for the module's backend."""
     with backend.client() as http:
         yield http

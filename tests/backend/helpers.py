@@ -1,81 +1,33 @@
-"""Helpers for backend tests: launching, requests, audio payloads, raw sockets, database counts."""
+"""Helpers for backend tests: requests, audio payloads, raw sockets, database counts.
+
+Starting a backend is tests/backends.py's job (re-exported here for the backend tests).
+"""
 
 import os
 import socket
 import sqlite3
+import time
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from reference_backend.process import BackendProcess, start_backend
+from tests.backends import (  # noqa: F401 - re-exported for the backend tests
+    DEPLOYED_ENV,
+    FAST_ENV,
+    JWT_SECRET,
+    SEED_PASSWORD,
+    Backend,
+    running_backend,
+    seed_email,
+)
 
-JWT_SECRET = "test-secret-" + "x" * 40
-SEED_PASSWORD = "LoadTest@2026"
-HIGH_LIMIT = "100000/minute"
-FAST_ENV = {
-    "BCRYPT_ROUNDS": "4",
-    "SEED_ACCOUNTS": "4",
-    "SEED_PASSWORD": SEED_PASSWORD,
-    "JWT_SECRET": JWT_SECRET,
-    "PROCESSING_DELAY_SECONDS": "0.05",
-    "RATE_LIMIT_STORAGE": "memory://",
-    "LOG_LEVEL": "warning",
-    **{f"RATE_LIMIT_{n}": HIGH_LIMIT for n in
-       ("DEFAULT", "LOGIN", "SIGNUP", "REFRESH", "UPLOAD", "EXTRACT")},
-}  # fmt: skip
 MAGIC = {
     "mp3": b"ID3\x04\x00\x00\x00\x00\x00\x00\x00\x00",
     "wav": b"RIFF\x24\x08\x00\x00WAVEfmt ",
     "m4a": b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00",
     "webm": b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81",
 }
-
-
-@dataclass
-class Backend:
-    """A started backend with the paths a test inspects."""
-
-    process: BackendProcess
-    url: str
-    upload_dir: Path
-    db_path: Path | None
-
-    def client(self) -> httpx.Client:
-        """A new HTTP client bound to this backend."""
-        return httpx.Client(base_url=self.url, timeout=30)
-
-
-@contextmanager
-def running_backend(
-    tmp: Path,
-    env: Mapping[str, str] | None = None,
-    *,
-    database_url: str | None = None,
-    workers: int = 1,
-) -> Iterator[Backend]:
-    """Start a backend on a fresh SQLite file in ``tmp`` (or ``database_url``) and stop it after."""
-    db_path = None if database_url else tmp / "backend.db"
-    upload_dir = tmp / "uploads"
-    full_env = {
-        **FAST_ENV,
-        "DATABASE_URL": database_url or f"sqlite:///{db_path}",
-        "UPLOAD_DIR": str(upload_dir),
-        **(env or {}),
-    }
-    process = start_backend(env=full_env, workers=workers, log_path=tmp / "backend.log")
-    try:
-        yield Backend(process, process.url, upload_dir, db_path)
-    finally:
-        process.stop()
-
-
-def seed_email(number: int) -> str:
-    """A seeded therapist's address."""
-    return f"loadtest-{number:03d}@example.com"
 
 
 def login(client: httpx.Client, email: str, password: str = SEED_PASSWORD) -> dict:
@@ -216,6 +168,21 @@ def scalar(db_path: Path, sql: str) -> int:
         connection.close()
 
 
+def assert_limit_500(response: httpx.Response) -> None:
+    """The deployed limiter's refusal: a 500 envelope, no Retry-After, the connection closed."""
+    error = assert_envelope(response, 500)
+    assert error["code"] == "INTERNAL_SERVER_ERROR"
+    assert "retry-after" not in response.headers
+    assert response.headers.get("connection") == "close"
+
+
+def raw_request(method: str, path: str, body: bytes = b"", **headers: str) -> bytes:
+    """One HTTP/1.1 request (keep-alive) as bytes; header names from keywords (X_Forwarded_For)."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
 def assert_rate_limited(response: httpx.Response, window: int) -> int:
     """A 429 envelope, retriable, with an integer Retry-After within the window; its value."""
     error = assert_envelope(response, 429)
@@ -224,3 +191,14 @@ def assert_rate_limited(response: httpx.Response, window: int) -> int:
     assert retry_after.isdigit(), retry_after
     assert 1 <= int(retry_after) <= window
     return int(retry_after)
+
+
+def wait_for_status(client: httpx.Client, session_id: str, status: str) -> tuple[dict, float]:
+    """Poll a session (bounded: 5 s) until it has ``status``; the body and the seconds taken."""
+    started = time.monotonic()
+    while time.monotonic() - started < 5:
+        body = client.get(f"/api/sessions/{session_id}").json()
+        if body["status"] == status:
+            return body, time.monotonic() - started
+        time.sleep(0.01)
+    raise AssertionError(f"session {session_id} still {body['status']}, not {status}")

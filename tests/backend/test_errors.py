@@ -1,25 +1,16 @@
 """The error envelope and X-Request-ID on every kind of error, and no 500 on bad input."""
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
 from tests.backend.helpers import (
-    Backend,
     assert_envelope,
     bearer,
     login,
-    running_backend,
     seed_email,
 )
 
-
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    """A backend on a fresh SQLite file."""
-    with running_backend(tmp_path_factory.mktemp("errors")) as started:
-        yield started
+BACKEND_ENV: dict[str, str] = {}  # the conftest's backend on a fresh SQLite file
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,6 @@
 """Every rate limit answers 429 with an integer Retry-After; a refused request changes nothing."""
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 
 from tests.backend.helpers import (
     Backend,
@@ -13,7 +10,6 @@ from tests.backend.helpers import (
     bearer,
     files_in,
     login,
-    running_backend,
     scalar,
     seed_email,
     table_counts,
@@ -35,13 +31,9 @@ UNITS = {60: "minute", 3600: "hour"}
 LIVE_TOKENS = "SELECT COUNT(*) FROM refresh_tokens WHERE revoked_at IS NULL"
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    """A backend with small limits and six seed accounts."""
-    env = {f"RATE_LIMIT_{k}": f"{n}/{UNITS[WINDOWS[k]]}" for k, n in LIMITS.items()}
-    env["SEED_ACCOUNTS"] = "6"
-    with running_backend(tmp_path_factory.mktemp("limits"), env) as started:
-        yield started
+# Small limits and six seed accounts.
+BACKEND_ENV = {f"RATE_LIMIT_{k}": f"{n}/{UNITS[WINDOWS[k]]}" for k, n in LIMITS.items()}
+BACKEND_ENV["SEED_ACCOUNTS"] = "6"
 
 
 def test_default_limit_per_user(backend: Backend, client: httpx.Client) -> None:

@@ -3,29 +3,22 @@
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from tests.backend.helpers import (
     Backend,
     assert_envelope,
     bearer,
     login,
-    running_backend,
     seed_email,
 )
 
 POOL_TIMEOUT = 0.5
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    """A backend whose pool holds one connection and waits half a second for it."""
-    env = {"DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0", "DB_POOL_TIMEOUT": str(POOL_TIMEOUT)}
-    with running_backend(tmp_path_factory.mktemp("pool"), env) as started:
-        yield started
+# A pool that holds one connection and waits half a second for it.
+BACKEND_ENV = {"DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0", "DB_POOL_TIMEOUT": str(POOL_TIMEOUT)}
 
 
 def test_pool_timeout_is_503_and_counted(backend: Backend) -> None:

@@ -35,6 +35,14 @@ def test_several_workers_refuse_memory_limiter(tmp_path: Path) -> None:
         ("DATABASE_URL", "mysql://x/y"),
         ("RATE_LIMIT_STORAGE", "memcached://x"),
         ("BCRYPT_ROUNDS", "two"),
+        ("REFERENCE_BEHAVIOUR", "staging"),
+        ("LIMIT_KEY", "email"),
+        ("LIMIT_RESPONSE", "418"),
+        ("MISSING_AUTH_STATUS", "404"),
+        ("AUTH_ON_DATA_ROUTES", "maybe"),
+        ("UPLOAD_SIZE_CHECK", "never"),
+        ("PROCESSING_MODEL", "gpt"),
+        ("RATE_LIMIT_LOGIN", "5 per fortnight"),
     ],  # fmt: skip
 )
 def test_bad_configuration_exits_2(tmp_path: Path, variable: str, value: str) -> None:

@@ -2,7 +2,6 @@
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import jwt
@@ -10,20 +9,13 @@ import pytest
 
 from tests.backend.helpers import (
     JWT_SECRET,
-    Backend,
     assert_envelope,
     bearer,
     login,
-    running_backend,
     seed_email,
 )
 
-
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    """A backend with a known JWT secret."""
-    with running_backend(tmp_path_factory.mktemp("tokens")) as started:
-        yield started
+BACKEND_ENV: dict[str, str] = {}  # the conftest's backend, with the known JWT_SECRET
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from tests.backend.helpers import (
     files_in,
     login,
     multipart,
-    running_backend,
     seed_email,
     table_counts,
     upload,
@@ -27,12 +26,11 @@ MAX_BYTES = 64 * 1024
 STALL_SECONDS = 1.0
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    """A backend with a 64 KiB upload limit and a 1 s stall time-out."""
-    env = {"MAX_UPLOAD_BYTES": str(MAX_BYTES), "UPLOAD_BODY_TIMEOUT_SECONDS": str(STALL_SECONDS)}
-    with running_backend(tmp_path_factory.mktemp("uploads"), env) as started:
-        yield started
+# A 64 KiB upload limit and a 1 s stall time-out.
+BACKEND_ENV = {
+    "MAX_UPLOAD_BYTES": str(MAX_BYTES),
+    "UPLOAD_BODY_TIMEOUT_SECONDS": str(STALL_SECONDS),
+}
 
 
 @pytest.fixture(scope="module")

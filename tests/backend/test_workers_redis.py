@@ -1,12 +1,11 @@
 """Several workers share one quota through Redis (and one JWT secret)."""
 
 import uuid
-from collections.abc import Iterator
 
 import psutil
 import pytest
 
-from tests.backend.helpers import Backend, RawHttp, login, running_backend, seed_email
+from tests.backend.helpers import Backend, RawHttp, login, seed_email
 from tests.services import require_service
 
 pytestmark = pytest.mark.services
@@ -16,19 +15,18 @@ REQUESTS = 30
 MAX_BATCHES = 5
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    """Two workers, limits in Redis under a prefix no other run uses."""
-    env = {
+BACKEND_WORKERS = 2
+
+
+def BACKEND_ENV() -> dict[str, str]:  # noqa: N802 - the conftest reads this name
+    """Limits in Redis under a prefix no other run uses; the parent makes the shared secret."""
+    return {
         "RATE_LIMIT_STORAGE": require_service("Redis", "TEST_REDIS_URL"),
         "RATE_LIMIT_KEY_PREFIX": f"tb-test-{uuid.uuid4().hex}:",
         "RATE_LIMIT_DEFAULT": f"{DEFAULT_LIMIT}/minute",
         "RATE_LIMIT_LOGIN": f"{LOGIN_LIMIT}/minute",
-        "JWT_SECRET": "",  # the parent must make one and share it
+        "JWT_SECRET": "",
     }
-    tmp = tmp_path_factory.mktemp("workers")
-    with running_backend(tmp, env, workers=2) as started:
-        yield started
 
 
 def send_on_fresh_connections(backend: Backend, request: bytes) -> tuple[list[int], list[RawHttp]]:

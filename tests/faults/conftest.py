@@ -23,7 +23,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from reference_backend.process import BackendProcess, start_backend
+from reference_backend.process import BackendProcess
+from tests.backends import CONTRACT_LIMITS
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -91,35 +92,23 @@ def chaos(tmp_path: Path) -> Iterator[Callable[..., ChaosServer]]:
             server.proc.stdout.close()
 
 
-def backend_env(folder: Path, **extra: str) -> dict[str, str]:
-    """A fresh, seeded reference backend with cheap password hashing and a roomy login limit."""
-    return {
-        "DATABASE_URL": f"sqlite:///{folder / 'therapybridge.db'}",
-        "UPLOAD_DIR": str(folder / "uploads"),
-        "BCRYPT_ROUNDS": "4",
-        "SEED_ACCOUNTS": str(SEED_ACCOUNTS),
-        "RATE_LIMIT_LOGIN": "1000/minute",
-        "PROCESSING_DELAY_SECONDS": "0.05",
-        "LOG_LEVEL": "warning",
-        **extra,
-    }
+# The reference backend for fault tests: the contract's limits but a roomy login limit, seeded.
+FAULTS_ENV = {
+    **CONTRACT_LIMITS,
+    "SEED_ACCOUNTS": str(SEED_ACCOUNTS),
+    "RATE_LIMIT_LOGIN": "1000/minute",
+}
 
 
 @pytest.fixture
-def reference(tmp_path: Path) -> Iterator[Callable[..., BackendProcess]]:
-    """A factory of reference backends (extra settings as keywords), stopped afterwards."""
-    started: list[BackendProcess] = []
+def reference(backend_factory) -> Callable[..., BackendProcess]:
+    """A factory of reference backends (extra settings as keywords; tests/conftest.py's factory,
+    so each gets a fresh SQLite file and all stop afterwards)."""
 
     def make(**extra: str) -> BackendProcess:
-        folder = tmp_path / f"backend-{len(started)}"
-        folder.mkdir()
-        backend = start_backend(env=backend_env(folder, **extra), log_path=folder / "log")
-        started.append(backend)
-        return backend
+        return backend_factory(base=FAULTS_ENV, **extra).process
 
-    yield make
-    for backend in started:
-        backend.stop()
+    return make
 
 
 def tool_env(tmp_path: Path, **extra: str) -> dict[str, str]:

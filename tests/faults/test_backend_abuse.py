@@ -156,7 +156,7 @@ def test_backend_refuses_abuse_keeps_serving_and_loses_nothing(open_files, refer
         RATE_LIMIT_DEFAULT="100000/minute",
         RATE_LIMIT_UPLOAD="100000/hour",
     )
-    db = backend.log_path.parent / "therapybridge.db"
+    db = backend.log_path.parent / "backend.db"
     with httpx.Client(base_url=backend.url, timeout=30) as client:
         token = login(client, seed_email(1))["access_token"]
         patient = client.get("/api/patients/", headers=bearer(token)).json()[0]["id"]

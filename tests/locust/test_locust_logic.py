@@ -45,7 +45,7 @@ def test_probe_window_moves_and_restarts_after_retry_after() -> None:
 
 def test_accounts_spread_one_user_each_before_doubling_and_prober_kept_apart() -> None:
     """General accounts go round robin; the reserved ones only to the prober; overload is named."""
-    pool = AccountPool(_accounts(5), reserved=2)
+    pool = AccountPool(_accounts(5))
     first = [pool.take("general").email for _ in range(3)]
     assert len(set(first)) == 3 and pool.overloaded is None
     prober = pool.take("reserved")

@@ -1,57 +1,50 @@
-"""Each defect probe fails, naming the defect, against a fake API that has it; a sound one passes.
+"""Each defect probe fails, naming the defect, against the reference backend with one setting that
+plants it; the same backend without the setting passes every probe (the control).
 
-The fakes are real aiohttp servers on loopback (tests/probes/fake_api.py), driven by the pytest
-suite in a subprocess exactly as a user runs it.
+The suite runs as a user runs it (`pytest pytest_load_test.py -k ...` in a subprocess) against a
+backend started for the test (tests/conftest.py's backend_factory).
 """
 
 from __future__ import annotations
 
-import pytest
 
-
-def _args(fake, accounts_file) -> list[str]:
-    return ["--host", fake.url, "--accounts", str(accounts_file), "--server-pid", str(fake.pid)]
-
-
-@pytest.mark.parametrize("fake_api", ["no_auth"], indirect=True)
-def test_access_probe_names_a_data_route_without_auth(fake_api, accounts_file, run_probes):
-    """A session read that answers without a token fails the access probe, by route and id only."""
-    run = run_probes("access_control_probe", *_args(fake_api, accounts_file))
+def test_access_probe_names_a_data_route_without_auth(planted, run_probes):
+    """AUTH_ON_DATA_ROUTES=false: a session read without a token fails the access probe, by route
+    and id only."""
+    run = run_probes("access_control_probe", *planted(AUTH_ON_DATA_ROUTES="false"))
     assert run.returncode == 1, run.output
     assert "access-control defect: GET /api/sessions/{id} with no token answered 200" in run.output
     report = run.reports["access_control_probe.json"]
     assert report["passed"] is False
-    assert '"transcript_text"' not in str(report) and "hello" not in run.output
+    assert "transcript_text" not in str(report["problems"]) and "Therapist:" not in run.output
 
 
-@pytest.mark.parametrize("fake_api", ["cross_tenant"], indirect=True)
-def test_access_probe_names_a_cross_tenant_read(fake_api, accounts_file, run_probes):
-    """Another therapist's token reading a patient fails the access probe, naming the route."""
-    run = run_probes("access_control_probe", *_args(fake_api, accounts_file))
+def test_access_probe_names_a_cross_tenant_read(planted, run_probes):
+    """OWNERSHIP_CHECKS=false: another therapist's token reading a patient fails the access probe,
+    naming the route."""
+    run = run_probes("access_control_probe", *planted(OWNERSHIP_CHECKS="false"))
     assert run.returncode == 1, run.output
     assert (
         "GET /api/patients/{id} with another therapist's token answered 200 (leaked ids"
         in run.output
     ), run.output
-    assert "Pat" not in run.output  # the patient's name never appears
+    assert "Seed Patient" not in run.output  # the patient's name never appears
 
 
-@pytest.mark.parametrize("fake_api", ["limiter500"], indirect=True)
-def test_limiter_probe_names_a_limiter_answering_500(fake_api, accounts_file, run_probes):
-    """A limiter answering 500 fails the limiter probe of login and of uploads, naming the 500."""
-    run = run_probes(
-        "limiter_semantics_probe and (login or upload)", *_args(fake_api, accounts_file)
-    )
+def test_limiter_probe_names_a_limiter_answering_500(planted, run_probes):
+    """LIMIT_RESPONSE=500: the limiter probes of login and of uploads fail, naming the 500."""
+    selection = "limiter_semantics_probe and (login or upload)"
+    run = run_probes(selection, *planted(LIMIT_RESPONSE="500"))
     assert run.returncode == 1, run.output
     assert "2 failed" in run.output, run.output
     assert "limiter defect on POST /api/v1/login" in run.output, run.output
     assert "past the limit it answered 500" in run.output, run.output
 
 
-@pytest.mark.parametrize("fake_api", ["name_trusting"], indirect=True)
-def test_upload_probe_names_a_name_trusting_check(fake_api, accounts_file, run_probes):
-    """Non-audio bytes under an audio name accepted: the upload probe fails, naming the case."""
-    run = run_probes("upload_trust_probe", *_args(fake_api, accounts_file))
+def test_upload_probe_names_a_name_trusting_check(planted, run_probes):
+    """UPLOAD_MAGIC_CHECK=false: non-audio bytes under an audio name are accepted; the upload
+    probe fails, naming the case."""
+    run = run_probes("upload_trust_probe", *planted(UPLOAD_MAGIC_CHECK="false"))
     assert run.returncode == 1, run.output
     assert "upload-trust defect: non-audio bytes named probe.wav (audio/wav) was accepted" in (
         run.output
@@ -59,29 +52,27 @@ def test_upload_probe_names_a_name_trusting_check(fake_api, accounts_file, run_p
     assert "a refused upload left" not in run.output  # accepted, so counted: no false second claim
 
 
-@pytest.mark.parametrize("fake_api", ["blocking"], indirect=True)
-def test_event_loop_probe_names_a_blocking_handler(fake_api, accounts_file, run_probes):
-    """time.sleep in login and upload handlers flags the canary and fails the event-loop probe."""
-    run = run_probes("event_loop_probe", *_args(fake_api, accounts_file))
+def test_upload_probe_names_a_refusal_that_leaves_a_row(planted, run_probes):
+    """UPLOAD_ROW_BEFORE_CHECK=true: a refused upload leaves a session row; the probe says so."""
+    run = run_probes("upload_trust_probe", *planted(UPLOAD_ROW_BEFORE_CHECK="true"))
+    assert run.returncode == 1, run.output
+    assert "a refused upload left" in run.output, run.output
+
+
+def test_event_loop_probe_names_a_blocking_handler(planted, run_probes):
+    """PASSWORD_HASH_ON_LOOP=true (bcrypt cost 12 on the event loop) flags the /live canary and
+    fails the event-loop probe."""
+    run = run_probes("event_loop_probe", *planted(PASSWORD_HASH_ON_LOOP="true", BCRYPT_ROUNDS="12"))
     assert run.returncode == 1, run.output
     assert "event-loop defect: GET /live p99" in run.output, run.output
     canary = run.reports["event_loop_probe.json"]["canary"]
     assert canary["flagged"] is True and canary["p99_ms"] > canary["threshold_ms"]
 
 
-@pytest.mark.parametrize("fake_api", ["none"], indirect=True)
-def test_every_probe_passes_on_a_sound_fake(fake_api, accounts_file, run_probes):
-    """Without a defect every probe passes against the fake (so failures come from defects)."""
-    run = run_probes("probe", *_args(fake_api, accounts_file))
-    assert run.returncode == 0, run.output
-    assert "9 passed" in run.output, run.output
-    assert all(r["canary"]["flagged"] is False for r in run.reports.values())
-
-
-@pytest.mark.slow
-def test_every_probe_passes_on_the_reference_backend(run_probes):
-    """The reference backend (started by the suite) passes every probe, canary not flagged."""
-    run = run_probes("probe")
+def test_every_probe_passes_on_the_reference_backend(planted, run_probes):
+    """Control: with no setting planted every probe passes (so the failures come from defects)."""
+    run = run_probes("probe", *planted())
     assert run.returncode == 0, run.output
     assert "9 passed" in run.output, run.output
     assert all(r["passed"] for r in run.reports.values())
+    assert all(r["canary"]["flagged"] is False for r in run.reports.values())

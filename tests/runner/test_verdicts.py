@@ -46,7 +46,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict]
     ]
     failed = _outcome("trust_probe")
     failed.problems = ["upload trust defect: 2 of 4 bad uploads accepted", DEFECT["message"]]
-    failed.extra["defects"] = [DEFECT]
+    failed.defects = [DEFECT]
     skipped = _outcome("memory_leak_detection")
     skipped.skip_reason = "memory growth not asserted: remote target"
     for outcome in (passed, failed, skipped):

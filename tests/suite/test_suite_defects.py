@@ -1,25 +1,24 @@
-"""The load suites catch the defects they exist for, against small fake servers (real sockets).
+"""The load suites catch the defects they exist for, against the reference backend with one
+setting that plants each; the same backend without it passes the same tests (the control).
 
-Each test runs ``pytest pytest_load_test.py ...`` as a subprocess against a fake server with one
-defect and checks that it fails, naming the defect, and still writes its JSON reports; a defect-free
-fake passes the same tests, so the failures come from the defects and not from the fakes.
+Each test runs ``pytest pytest_load_test.py ...`` as a subprocess (real sockets) and checks that
+it fails, naming the defect, and still writes its JSON reports.
 """
 
-import pytest
+import json
 
 RATE_LIMIT = "test_rate_limit_enforcement"
 MEMORY = "test_memory_leak_detection"
+LEAK_BYTES = 1024 * 1024
 
 
-def _suite_args(server, accounts_file, selection: str) -> list[str]:
-    return ["pytest_load_test.py", "-k", selection, "--host", server.url,
-            "--accounts", str(accounts_file), "--server-pid", str(server.pid)]  # fmt: skip
+def _suite_args(planted_args: list[str], selection: str) -> list[str]:
+    return ["pytest_load_test.py", "-k", selection, *planted_args]
 
 
-@pytest.mark.parametrize("fake_server", ["limiter500"], indirect=True)
-def test_rate_limit_test_fails_on_a_limiter_answering_500(fake_server, accounts_file, run_suite):
-    """A limiter that answers 500 instead of 429 fails both rate-limit tests, naming the 500."""
-    run = run_suite(*_suite_args(fake_server, accounts_file, RATE_LIMIT))
+def test_rate_limit_test_fails_on_a_limiter_answering_500(planted, run_suite):
+    """LIMIT_RESPONSE=500: both rate-limit tests fail, naming the 500."""
+    run = run_suite(*_suite_args(planted(LIMIT_RESPONSE="500"), RATE_LIMIT))
     assert run.returncode == 1, run.output
     assert "2 failed" in run.output, run.output
     assert "responses other than 2xx or 429 came back: 500" in run.output, run.output
@@ -30,45 +29,45 @@ def test_rate_limit_test_fails_on_a_limiter_answering_500(fake_server, accounts_
         assert report["status_codes"].get("500", 0) >= 1
 
 
-@pytest.mark.parametrize("fake_server", ["no_retry_after"], indirect=True)
-def test_rate_limit_test_fails_on_a_429_without_retry_after(fake_server, accounts_file, run_suite):
-    """429 responses without a Retry-After header fail the rate-limit test, naming the header."""
-    run = run_suite(*_suite_args(fake_server, accounts_file, f"{RATE_LIMIT} and default"))
+def test_rate_limit_test_fails_on_a_429_without_retry_after(planted, run_suite):
+    """LIMIT_RETRY_AFTER=false: 429s without a Retry-After header fail the test, naming it."""
+    args = planted(LIMIT_RETRY_AFTER="false")
+    run = run_suite(*_suite_args(args, f"{RATE_LIMIT} and default"))
     assert run.returncode == 1, run.output
     assert "lack an integer Retry-After header (e.g. missing)" in run.output, run.output
     assert "refusals_without_retry_after_max: limit 0" in run.output, run.output
     assert run.reports["rate_limit_enforcement[default_limit].json"]["passed"] is False
 
 
-@pytest.mark.parametrize("fake_server", ["leak"], indirect=True)
-def test_memory_test_fails_on_a_server_that_leaks(fake_server, accounts_file, run_suite):
-    """A server whose RSS grows ~1 MB per request fails the memory test, naming memory growth."""
-    run = run_suite(*_suite_args(fake_server, accounts_file, MEMORY))
+def test_memory_test_fails_on_a_server_that_leaks(planted, run_suite):
+    """LEAK_BYTES_PER_REQUEST=1 MB: the memory test fails, naming memory growth."""
+    args = planted(LEAK_BYTES_PER_REQUEST=str(LEAK_BYTES))
+    run = run_suite(*_suite_args(args, MEMORY))
     assert run.returncode == 1, run.output
     assert "memory_growth_mb: limit 50" in run.output, run.output
     report = run.reports["memory_leak_detection.json"]
-    assert report["resources"]["server_pid"] == fake_server.pid
+    assert report["resources"]["server_pid"] == int(args[args.index("--server-pid") + 1])
     assert report["resources"]["memory_growth_mb"] > 100
 
 
-@pytest.mark.parametrize("fake_server", ["none"], indirect=True)
-def test_a_sound_fake_passes_the_same_tests(fake_server, accounts_file, run_suite):
-    """Without a defect the rate-limit and memory tests pass against the fake (control case)."""
-    run = run_suite(*_suite_args(fake_server, accounts_file, f"{RATE_LIMIT} or {MEMORY}"))
+def test_the_sound_backend_passes_the_same_tests(planted, run_suite):
+    """Control: without a planted defect the rate-limit and memory tests pass."""
+    run = run_suite(*_suite_args(planted(), f"{RATE_LIMIT} or {MEMORY}"))
     assert run.returncode == 0, run.output
     assert "3 passed" in run.output, run.output
     assert all(r["passed"] for r in run.reports.values())
 
 
-@pytest.mark.parametrize("fake_server", ["none"], indirect=True)
-def test_a_refused_login_exits_2_naming_the_account(fake_server, tmp_path, run_suite):
+def test_a_refused_login_exits_2_naming_the_account(planted, tmp_path, run_suite):
     """An account that cannot log in stops the run: exit 2, one line naming it and the status."""
+    args = planted()
     accounts = tmp_path / "bad.json"
-    accounts.write_text(
-        '[{"email": "nobody@example.com", "password": "Wrong@Password1"},'
-        ' {"email": "b@example.com", "password": "x"}, {"email": "c@example.com", "password": "x"}]'
-    )
-    run = run_suite(*_suite_args(fake_server, accounts, RATE_LIMIT))
+    accounts.write_text(json.dumps([
+        {"email": "nobody@example.com", "password": "Wrong@Password1"},
+        {"email": "b@example.com", "password": "x"}, {"email": "c@example.com", "password": "x"},
+    ]))  # fmt: skip
+    args[args.index("--accounts") + 1] = str(accounts)
+    run = run_suite(*_suite_args(args, RATE_LIMIT))
     assert run.returncode == 2, run.output
     assert "login failed for nobody@example.com: HTTP 401" in run.output, run.output
     assert "Wrong@Password1" not in run.output

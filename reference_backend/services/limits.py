@@ -13,7 +13,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from reference_backend.config import Settings, parse_rate
+from reference_backend.core.config import Settings, parse_rate
 
 SWEEP_EVERY = 10_000
 
@@ -26,10 +26,10 @@ class Limit:
     window: int
 
     @classmethod
-    def parse(cls, text: str) -> "Limit":
-        """Build from ``"100/minute"``."""
-        count, window = parse_rate(text)
-        return cls(count, window)
+    def parse(cls, text: str) -> "Limit | None":
+        """Build from ``"100/minute"``; None for ``"none"`` (no limit)."""
+        parsed = parse_rate(text)
+        return cls(*parsed) if parsed else None
 
 
 class Storage(Protocol):
@@ -150,9 +150,9 @@ class RateLimiter:
 
     async def retry_after(self, names: list[str], key: str) -> int:
         """Record a hit on each named limit for ``key``; 0 when granted, else whole seconds."""
-        if not self.enabled:
+        items = [(f"{name}:{key}", limit) for name in names if (limit := self.limits[name])]
+        if not self.enabled or not items:
             return 0
-        items = [(f"{name}:{key}", self.limits[name]) for name in names]
         wait = await self.storage.acquire(items)
         return max(1, math.ceil(wait)) if wait > 0 else 0
 

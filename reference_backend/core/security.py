@@ -27,8 +27,10 @@ def hash_password_sync(password: str, rounds: int) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
 
-async def hash_password(password: str, rounds: int) -> str:
-    """bcrypt hash computed in a worker thread."""
+async def hash_password(password: str, rounds: int, *, on_loop: bool = False) -> str:
+    """bcrypt hash computed in a worker thread (on the event loop itself with ``on_loop``)."""
+    if on_loop:  # PASSWORD_HASH_ON_LOOP: the planted defect of a blocking call in async code
+        return hash_password_sync(password, rounds)
     return await anyio.to_thread.run_sync(hash_password_sync, password, rounds)
 
 
@@ -39,8 +41,10 @@ def _verify_sync(password: str, hashed: str) -> bool:
     return bcrypt.checkpw(secret, hashed.encode())
 
 
-async def verify_password(password: str, hashed: str) -> bool:
-    """Check a password against its hash in a worker thread."""
+async def verify_password(password: str, hashed: str, *, on_loop: bool = False) -> bool:
+    """Check a password against its hash in a worker thread (on the loop with ``on_loop``)."""
+    if on_loop:
+        return _verify_sync(password, hashed)
     return await anyio.to_thread.run_sync(_verify_sync, password, hashed)
 
 

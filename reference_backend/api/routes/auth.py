@@ -3,21 +3,26 @@
 import secrets
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reference_backend import crud
-from reference_backend.config import Settings
-from reference_backend.deps import (
+from reference_backend.api.deps import (
     UNAUTHENTICATED,
-    ClientAddress,
     CurrentUser,
+    LimitsDep,
     SessionDep,
     SettingsDep,
-    enforce_limits,
 )
-from reference_backend.errors import ApiError
+from reference_backend.core.config import Settings
+from reference_backend.core.errors import ApiError
+from reference_backend.core.security import (
+    TokenUser,
+    create_access_token,
+    hash_password,
+    verify_password,
+)
 from reference_backend.schemas import (
     LoginRequest,
     Message,
@@ -25,12 +30,6 @@ from reference_backend.schemas import (
     Tokens,
     UserCreate,
     UserPublic,
-)
-from reference_backend.security import (
-    TokenUser,
-    create_access_token,
-    hash_password,
-    verify_password,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -43,7 +42,7 @@ async def issue_tokens(
     """A new access token and a stored refresh token; the caller commits."""
     access = create_access_token(
         TokenUser(user_id, role),
-        secret=settings.jwt_secret,
+        secret=settings.jwt_secret.get_secret_value(),
         expires_in=settings.access_token_expire_seconds,
     )
     refresh = await crud.add_refresh_token(
@@ -67,17 +66,15 @@ def _bad_credentials() -> ApiError:
 
 @router.post("/signup", status_code=201)
 async def signup(
-    data: UserCreate,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    address: ClientAddress,
+    data: UserCreate, session: SessionDep, settings: SettingsDep, limits: LimitsDep
 ) -> Tokens:
     """Create an account and sign it in."""
-    await enforce_limits(request, ["signup"], f"addr:{address}")
+    await limits.hit("signup")
     if await crud.get_user_by_email(session, email=data.email):
         raise ApiError(409, "An account with this email already exists", code="email_taken")
-    hashed = await hash_password(data.password, settings.bcrypt_rounds)
+    hashed = await hash_password(
+        data.password, settings.bcrypt_rounds, on_loop=settings.password_hash_on_loop
+    )
     try:
         user = await crud.create_user(session, data=data, hashed_password=hashed)
         tokens = await issue_tokens(session, user_id=user.id, role=user.role, settings=settings)
@@ -92,20 +89,20 @@ async def signup(
 
 @router.post("/login")
 async def login(
-    data: LoginRequest,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    address: ClientAddress,
+    data: LoginRequest, session: SessionDep, settings: SettingsDep, limits: LimitsDep
 ) -> Tokens:
     """Exchange email and password for tokens (bcrypt runs in a worker thread)."""
     email = data.email.strip().lower()
-    await enforce_limits(request, ["login"], f"addr:{address}:email:{email}")
+    await limits.hit("login", email=email)
     user = await crud.get_user_by_email(session, email=email)
+    on_loop = settings.password_hash_on_loop
     if user is None:
-        await verify_password(data.password, await _dummy_password_hash(settings.bcrypt_rounds))
+        dummy = await _dummy_password_hash(settings.bcrypt_rounds)
+        await verify_password(data.password, dummy, on_loop=on_loop)
         raise _bad_credentials()
-    if not await verify_password(data.password, user.hashed_password) or not user.is_active:
+    if not await verify_password(data.password, user.hashed_password, on_loop=on_loop):
+        raise _bad_credentials()
+    if not user.is_active:
         raise _bad_credentials()
     tokens = await issue_tokens(session, user_id=user.id, role=user.role, settings=settings)
     await session.commit()
@@ -114,14 +111,10 @@ async def login(
 
 @router.post("/refresh")
 async def refresh(
-    data: RefreshRequest,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    address: ClientAddress,
+    data: RefreshRequest, session: SessionDep, settings: SettingsDep, limits: LimitsDep
 ) -> Tokens:
     """Rotate a refresh token: the old one stops working, reuse is 401."""
-    await enforce_limits(request, ["refresh"], f"addr:{address}")
+    await limits.hit("refresh")
     user_id = await crud.consume_refresh_token(session, token=data.refresh_token)
     user = await crud.get_user(session, user_id=user_id) if user_id else None
     if user is None or not user.is_active:
@@ -133,8 +126,11 @@ async def refresh(
 
 
 @router.post("/logout")
-async def logout(data: RefreshRequest, user: CurrentUser, session: SessionDep) -> Message:
-    """Revoke the given refresh token (it must be the caller's)."""
+async def logout(
+    data: RefreshRequest, user: CurrentUser, session: SessionDep, limits: LimitsDep
+) -> Message:
+    """Revoke the given refresh token (it must be the caller's); the access token stays valid."""
+    await limits.hit("default", user=user)
     revoked = await crud.consume_refresh_token(session, token=data.refresh_token, user_id=user.id)
     if revoked is None:
         await session.rollback()
@@ -144,8 +140,9 @@ async def logout(data: RefreshRequest, user: CurrentUser, session: SessionDep) -
 
 
 @router.get("/me")
-async def me(user: CurrentUser, session: SessionDep) -> UserPublic:
+async def me(user: CurrentUser, session: SessionDep, limits: LimitsDep) -> UserPublic:
     """The signed-in user's profile."""
+    await limits.hit("default", user=user)
     row = await crud.get_user(session, user_id=user.id)
     if row is None:
         raise ApiError(401, "The token's user no longer exists", headers=UNAUTHENTICATED)

@@ -2,7 +2,9 @@
 
 The body is read from the ASGI receive channel chunk by chunk (never buffered whole), parsed by
 python-multipart's streaming parser and written to disk in batches from a worker thread. Every
-refusal (extension, part type, magic number, size, stalled body) deletes the partial file.
+refusal (extension, part type, magic number, size, stalled body) deletes the partial file; a 413
+sent before the body ended closes the connection, so the client stops sending. The planted defect
+UPLOAD_BUFFERING=whole-body reads the entire body into memory before any of it is parsed or written.
 """
 
 import asyncio
@@ -16,7 +18,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from reference_backend.errors import ApiError
+from reference_backend.core.errors import ApiError
 
 ALLOWED_EXTENSIONS = frozenset({".mp3", ".wav", ".m4a", ".mp4", ".mpeg", ".mpga", ".webm"})
 ALLOWED_TYPES = frozenset({
@@ -26,6 +28,7 @@ ALLOWED_TYPES = frozenset({
 MIN_FILE_BYTES = 1024
 MAGIC_BYTES_NEEDED = 12
 FLUSH_BYTES = 1 << 20
+WHOLE_BODY_SLICE = 64 * 1024
 FILE_FIELD = b"file"
 
 
@@ -68,6 +71,14 @@ def check_content_type(content_type: str) -> None:
     raise ApiError(415, f"Audio/video type {content_type} is not supported")
 
 
+class ContentRefused(ApiError):
+    """A refusal of the file's bytes (too small, not audio) after its name and type passed."""
+
+    def __init__(self, message: str, *, code: str, filename: str) -> None:
+        super().__init__(400, message, code=code)
+        self.filename = filename
+
+
 @dataclass
 class StoredUpload:
     """A file that passed every check and now lives on disk."""
@@ -83,6 +94,7 @@ class _Collector:
     """Parser callbacks: find the `file` part, check it, and buffer its bytes for the writer."""
 
     path: Path
+    magic_check: bool = True
     headers: dict[bytes, bytes] = field(default_factory=dict)
     field_name: bytearray = field(default_factory=bytearray)
     field_value: bytearray = field(default_factory=bytearray)
@@ -140,12 +152,12 @@ class _Collector:
             self.in_file, self.done = False, True
 
     def check_magic(self) -> None:
-        """400 unless the first bytes are audio or video."""
-        if not media_magic(self.head):
-            raise ApiError(
-                400,
+        """400 unless the first bytes are audio or video (never, with UPLOAD_MAGIC_CHECK=false)."""
+        if self.magic_check and not media_magic(self.head):
+            raise ContentRefused(
                 "File content is not audio or video (magic number check failed)",
                 code="invalid_file_content",
+                filename=self.filename,
             )
 
     def finish(self) -> None:
@@ -158,10 +170,10 @@ class _Collector:
         if not self.done:
             raise ApiError(400, "Malformed multipart body: the file part is incomplete")
         if self.size < MIN_FILE_BYTES:
-            raise ApiError(
-                400,
+            raise ContentRefused(
                 f"File too small: {self.size} bytes (minimum {MIN_FILE_BYTES})",
                 code="file_too_small",
+                filename=self.filename,
             )
         self.check_magic()
 
@@ -180,8 +192,11 @@ def _check_declared_length(request: Request, max_bytes: int) -> None:
         raise _too_large(max_bytes)
 
 
-def _too_large(max_bytes: int) -> ApiError:
-    return ApiError(413, f"Upload exceeds the limit of {max_bytes} bytes")
+def _too_large(max_bytes: int, *, body_unread: bool = True) -> ApiError:
+    """413; while the body is still coming, with `Connection: close` (uvicorn then closes the
+    connection instead of reading and discarding the rest of the body)."""
+    headers = {"Connection": "close"} if body_unread else None
+    return ApiError(413, f"Upload exceeds the limit of {max_bytes} bytes", headers=headers)
 
 
 async def _chunks(request: Request, timeout: float):  # noqa: ANN202 - async generator
@@ -199,6 +214,25 @@ async def _chunks(request: Request, timeout: float):  # noqa: ANN202 - async gen
         yield message.get("body", b"")
         if not message.get("more_body", False):
             return
+
+
+async def _body(request: Request, rules: "UploadRules"):  # noqa: ANN202 - async generator
+    """The body's chunks as they arrive; with ``rules.whole_body`` (UPLOAD_BUFFERING=whole-body,
+    a planted defect) all of it is read into memory first, then handed on in slices."""
+    chunks = _chunks(request, rules.timeout)
+    if not rules.whole_body:
+        async for chunk in chunks:
+            yield chunk
+        return
+    body = bytearray()
+    async for chunk in chunks:
+        body.extend(chunk)
+        if len(body) > rules.max_bytes and not rules.size_after_body:
+            break  # the consumer counts past the limit and refuses
+    view = memoryview(body)
+    for start in range(0, len(body), WHOLE_BODY_SLICE):
+        yield bytes(view[start : start + WHOLE_BODY_SLICE])
+    view.release()
 
 
 class _DiskWriter:
@@ -239,16 +273,26 @@ class _DiskWriter:
         self.path.unlink(missing_ok=True)
 
 
-async def receive_upload(
-    request: Request, *, path: Path, max_bytes: int, timeout: float
-) -> StoredUpload:
-    """Stream the request's `file` part to ``path``, refusing it as early as possible."""
-    _check_declared_length(request, max_bytes)
-    collector = _Collector(path=path)
+@dataclass(frozen=True)
+class UploadRules:
+    """How an upload is checked: size limit, body time-out, magic number, when the size counts."""
+
+    max_bytes: int
+    timeout: float
+    magic_check: bool = True
+    size_after_body: bool = False  # the deployed way: read everything, then say 413
+    whole_body: bool = False  # planted defect: the whole body in memory before it is parsed
+
+
+async def receive_upload(request: Request, *, path: Path, rules: UploadRules) -> StoredUpload:
+    """Stream the request's `file` part to ``path``, refusing it as early as the rules allow."""
+    if not rules.size_after_body:
+        _check_declared_length(request, rules.max_bytes)
+    collector = _Collector(path=path, magic_check=rules.magic_check)
     parser = MultipartParser(_boundary(request), collector.callbacks())
     writer = _DiskWriter(path)
     try:
-        await _stream(request, parser, collector, writer, max_bytes=max_bytes, timeout=timeout)
+        await _stream(request, parser, collector, writer, rules)
         collector.finish()
         await writer.write(collector.pending)
         await writer.close()
@@ -263,21 +307,23 @@ async def _stream(
     parser: MultipartParser,
     collector: _Collector,
     writer: _DiskWriter,
-    *,
-    max_bytes: int,
-    timeout: float,
+    rules: UploadRules,
 ) -> None:
     received = 0
-    async for chunk in _chunks(request, timeout):
+    async for chunk in _body(request, rules):
         received += len(chunk)
-        if received > max_bytes:
-            raise _too_large(max_bytes)
+        if received > rules.max_bytes:
+            if not rules.size_after_body:
+                raise _too_large(rules.max_bytes)
+            continue  # read the rest, keep none of it, refuse at the end
         try:
             parser.write(chunk)
         except FormParserError as exc:
             raise ApiError(400, f"Malformed multipart body: {exc}") from None
         if len(collector.pending) >= FLUSH_BYTES:
             await writer.write(collector.pending)
+    if received > rules.max_bytes:
+        raise _too_large(rules.max_bytes, body_unread=False)
     try:
         parser.finalize()
     except FormParserError as exc:

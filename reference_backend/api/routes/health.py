@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from reference_backend import __version__
-from reference_backend.db import Database
-from reference_backend.deps import DatabaseDep
+from reference_backend.api.deps import DatabaseDep
+from reference_backend.core.db import Database
 
 router = APIRouter(tags=["health"])
 SERVICE_NAME = "TherapyBridge reference backend"

@@ -13,9 +13,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from reference_backend import crud
-from reference_backend.db import Database
-from reference_backend.models import utcnow
+from reference_backend.core.config import Settings
+from reference_backend.core.db import Database
+from reference_backend.core.errors import ApiError
+from reference_backend.models import TherapySession, utcnow
 
 log = logging.getLogger("reference_backend.processing")
 
@@ -34,6 +38,8 @@ LINES = (
 TOPICS = ("work stress", "sleep", "anxiety", "family", "self-care", "boundaries", "motivation")
 MOODS = ("low", "neutral", "positive", "anxious", "hopeful")
 BYTES_PER_SECOND = 16_000
+MISSING_KEY = "OPENAI_API_KEY not found in environment"
+TRANSCRIBED = ("transcribed", "extracting_notes", "processed")
 
 
 def _rng(*parts: object) -> random.Random:
@@ -104,9 +110,10 @@ def notes_fields(notes: dict[str, Any]) -> dict[str, Any]:
 class Processor:
     """Runs each upload's stages as a background task in this process."""
 
-    def __init__(self, database: Database, *, delay: float) -> None:
+    def __init__(self, database: Database, *, delay: float, model: str = "local") -> None:
         self.database = database
         self.delay = delay
+        self.model = model  # "missing-key": every job fails at once, as with no model key
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self, session_id: uuid.UUID, audio_path: Path) -> None:
@@ -121,13 +128,15 @@ class Processor:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a failed job is recorded on the session, not raised
-            log.warning("processing %s failed: %s", session_id, exc)
+            log.log(self._level(exc), "processing %s failed: %s", session_id, exc)
             try:
                 await self._set(session_id, status="failed", error_message=str(exc)[:500])
             except Exception as again:  # the database itself is failing: log and give up
                 log.error("could not mark %s failed: %s", session_id, again)
 
     async def _stages(self, session_id: uuid.UUID, audio_path: Path) -> None:
+        if self.model == "missing-key":
+            raise RuntimeError(MISSING_KEY)
         await asyncio.sleep(self.delay)
         await self._set(session_id, status="transcribing")
         await asyncio.sleep(self.delay)
@@ -147,9 +156,13 @@ class Processor:
         fields = notes_fields(make_notes(text))
         await self._set(session_id, status="processed", processed_at=utcnow(), **fields)
 
+    def _level(self, exc: Exception) -> int:
+        return logging.INFO if str(exc) == MISSING_KEY else logging.WARNING
+
     async def _set(self, session_id: uuid.UUID, **fields: Any) -> None:
         async with self.database.sessionmaker() as session:
             await crud.update_session(session, session_id=session_id, **fields)
+            await session.commit()
 
     async def shutdown(self) -> None:
         """Cancel unfinished jobs (their sessions keep their last status)."""
@@ -161,3 +174,25 @@ class Processor:
 async def simulate_model_call(delay: float) -> None:
     """Stand in for a language-model call: wait without blocking the event loop."""
     await asyncio.sleep(delay)
+
+
+async def extract_notes_now(
+    session: AsyncSession, row: TherapySession, *, settings: Settings
+) -> dict[str, Any]:
+    """Notes from a transcribed session's transcript, stored on it (a `transcribed` one becomes
+    `processed`); 400 before a transcript exists, 500 with PROCESSING_MODEL=missing-key."""
+    if settings.processing_model == "missing-key":
+        raise ApiError(500, MISSING_KEY, code="INTERNAL_SERVER_ERROR")
+    if row.status not in TRANSCRIBED or not row.transcript_text:
+        message = f"Session is not transcribed yet (status {row.status})"
+        raise ApiError(400, message, code="not_transcribed")
+    session_id, transcript, status = row.id, row.transcript_text, row.status
+    await session.rollback()  # do not hold a connection during the simulated model call
+    await simulate_model_call(settings.processing_delay_seconds)
+    notes = make_notes(transcript)
+    fields = notes_fields(notes)
+    if status == "transcribed":
+        fields.update(status="processed", processed_at=utcnow())
+    await crud.update_session(session, session_id=session_id, **fields)
+    await session.commit()
+    return notes

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from reference_backend.config import Settings, sqlite_path
+from reference_backend.core.config import Settings, sqlite_path
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 

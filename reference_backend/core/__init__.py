@@ -1,0 +1,1 @@
+"""Configuration, security, database and the error type every layer raises."""

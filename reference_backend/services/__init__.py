@@ -1,0 +1,1 @@
+"""What the routes call: uploads, background processing, rate limits."""

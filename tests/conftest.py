@@ -1,0 +1,98 @@
+"""Fixtures shared by the project's tests: reference backends, plain or with a planted defect,
+and a runner of the load suites as a user runs them (pytest in a subprocess)."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.backends import CONTRACT_LIMITS, Backend, running_backend, write_accounts
+
+REPO = Path(__file__).resolve().parents[1]
+SUITE_ACCOUNTS = 24
+CLEARED_ENV = ("LOADTEST_RUN_DIR", "LOADTEST_PROFILE", "LOADTEST_ACCOUNTS", "PYTEST_ADDOPTS",
+               "LOADTEST_LOGIN_RATE", "LOADTEST_NO_TOKEN_CACHE", "LOADTEST_TOKENS",
+               "LOADTEST_PLANNED_TESTS")  # fmt: skip
+
+
+@pytest.fixture
+def backend_factory(tmp_path: Path) -> Iterator[Callable[..., Backend]]:
+    """Start reference backends (settings as keywords, None unsets one); all stop afterwards.
+
+    ``backend_factory(workers=2, base=DEPLOYED_ENV, LIMIT_KEY="address")``: FAST_ENV, then
+    ``base``, then the keywords.
+    """
+    started: list[Backend] = []
+    with ExitStack() as stack:
+
+        def start(*, workers: int = 1, base: dict | None = None, **env: str | None) -> Backend:
+            folder = tmp_path / f"backend-{len(started)}"
+            folder.mkdir()
+            merged = {**(base or {}), **env}
+            started.append(stack.enter_context(running_backend(folder, merged, workers=workers)))
+            return started[-1]
+
+        yield start
+
+
+@pytest.fixture
+def planted(backend_factory, tmp_path: Path) -> Callable[..., list[str]]:
+    """Start the reference backend with the settings that plant one defect; the suite's arguments.
+
+    Contract limits (the suites judge them), SUITE_ACCOUNTS seed accounts in an accounts file, and
+    the server's pid: ``--host URL --accounts FILE --server-pid PID``.
+    """
+
+    def start(**setting: str) -> list[str]:
+        env = {"SEED_ACCOUNTS": str(SUITE_ACCOUNTS), **setting}
+        backend = backend_factory(base=CONTRACT_LIMITS, **env)
+        accounts = write_accounts(tmp_path / "accounts.json", SUITE_ACCOUNTS)
+        pid = str(backend.pid)
+        return ["--host", backend.url, "--accounts", str(accounts), "--server-pid", pid]
+
+    return start
+
+
+@dataclass
+class SuiteRun:
+    """What a pytest run of the load suites did: exit code, output, and the reports it wrote."""
+
+    returncode: int
+    output: str
+    reports: dict[str, dict]
+    results_root: Path
+
+
+@pytest.fixture
+def run_suite(tmp_path: Path):
+    """Run ``pytest ARGS`` in the repository root as a subprocess; results go under tmp_path."""
+
+    def run(*args: str, timeout_s: float = 600.0) -> SuiteRun:
+        root = tmp_path / "results"
+        env = {**os.environ, "LOADTEST_RESULTS_ROOT": str(root)}
+        env["LOADTEST_TOKEN_CACHE"] = str(tmp_path / "token-cache" / "tokens.json")
+        for name in CLEARED_ENV:
+            env.pop(name, None)
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+        done = subprocess.run(
+            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s
+        )
+        return SuiteRun(done.returncode, done.stdout + done.stderr, _reports(root), root)
+
+    return run
+
+
+def _reports(root: Path) -> dict[str, dict]:
+    """Every JSON report under ``root`` by file name (folder name prefixed when several folders)."""
+    reports = {}
+    for path in sorted(root.glob("*/*.json")):
+        reports[path.name] = json.loads(path.read_text(encoding="utf-8")) | {
+            "_dir": path.parent.name
+        }
+    return reports
