@@ -1,5 +1,6 @@
-"""The /live canary (`loadkit.canary`) against a real server on loopback: it keeps its rate, times
-a stalled answer from the intended start and flags it, counts failed answers as errors rather than
+"""The /live canary (`loadkit.watch.canary`) against a real server on loopback: it keeps its rate,
+times a stalled answer from the intended start and flags it, counts failed answers as errors rather
+than
 latency, and reads its settings from a targets profile."""
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from loadkit import canary, slo
+from loadkit.verdicts import slo
+from loadkit.watch import canary
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,13 +1,14 @@
-"""The per-endpoint CPU cost estimate (`loadkit.cost`): a regression recovers known costs, one
-endpoint falls back to the per-request share, a fit never goes negative, an estimate is capped at
+"""The per-endpoint CPU cost estimate (`loadkit.verdicts.cost`): a regression recovers known costs,
+one endpoint falls back to the per-request share, a fit never goes negative, an estimate is capped
+at
 the request's own time, and the time-share estimate splits by requests x average latency."""
 
 from __future__ import annotations
 
 import pytest
 
-from loadkit import cost
-from loadkit.trace import Sample
+from loadkit.measure.trace import Sample
+from loadkit.verdicts import cost
 
 LOGIN = "POST /api/v1/login"
 READ = "GET /api/sessions/{id}"

@@ -1,11 +1,12 @@
-"""Pool visibility (`loadkit.pool_visibility`): /health's pool figures are called incomplete only
-with enough samples and a reason (figures that never moved under more users than the pool holds, or
+"""Pool visibility (`loadkit.verdicts.pool_visibility`): /health's pool figures are called
+incomplete only with enough samples and a reason (figures that never moved under more users than the
+pool holds, or
 queueing while the reported pool never filled), and complete when they moved."""
 
 from __future__ import annotations
 
-from loadkit import pool_visibility
-from loadkit.evidence import MIN_SAMPLES
+from loadkit.verdicts import pool_visibility
+from loadkit.verdicts.evidence import MIN_SAMPLES
 
 FAST = {"response_time_p50_ms": 20.0, "response_time_p95_ms": 40.0}
 QUEUED = {"response_time_p50_ms": 40.0, "response_time_p95_ms": 900.0}

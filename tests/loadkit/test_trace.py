@@ -1,12 +1,13 @@
-"""The tracing recorder (`loadkit.trace`): it keeps each request up to its bound while the report's
-counts still cover all of them; nearest-rank percentiles; the first and last third of a run by
+"""The tracing recorder (`loadkit.measure.trace`): it keeps each request up to its bound while the
+report's counts still cover all of them; nearest-rank percentiles; the first and last third of a run
+by
 intended start."""
 
 from __future__ import annotations
 
 import pytest
 
-from loadkit.trace import TracingRecorder, nearest_rank, thirds_p95_ms
+from loadkit.measure.trace import TracingRecorder, nearest_rank, thirds_p95_ms
 
 EP = "GET /api/sessions/"
 

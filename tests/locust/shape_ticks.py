@@ -14,7 +14,7 @@ import sys
 import time
 from types import SimpleNamespace
 
-from loadkit.locust_shapes import SHAPES
+from loadkit.locust_plugin.shapes import SHAPES
 
 
 def ticks(name: str, users: int, rate: float, run_time: float, elapsed: list[float]) -> list:

@@ -1,5 +1,6 @@
-"""The step and spike load shapes (`loadkit.locust_shapes`): each tick() answers the schedule its
-docstring promises, sized by -u/-r/-t, and ends the run at -t. The shapes import Locust, so they run
+"""The step and spike load shapes (`loadkit.locust_plugin.shapes`): each tick() answers the schedule
+its docstring promises, sized by -u/-r/-t, and ends the run at -t. The shapes import Locust, so they
+run
 in a child process (tests/locust/shape_ticks.py); this process never imports Locust."""
 
 from __future__ import annotations
