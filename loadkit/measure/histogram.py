@@ -1,5 +1,9 @@
-"""The latency histogram: HDR-style, integer microseconds, 3 significant
-digits, exact count/min/max/sum, nearest-rank percentiles clamped to [min, max]."""
+"""The latency histogram and the one nearest-rank percentile rule.
+
+`LatencyHistogram` is HDR-style: integer microseconds, 3 significant digits, exact count, min, max
+and sum; its percentiles are nearest-rank and clamped to [min, max]. `nearest_rank` applies the same
+rank to a plain list of values (the trace's thirds, the canary, sub-second charts).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,19 @@ from collections.abc import Iterable
 
 _SUB_BUCKET_BITS = 11  # 2,048 sub-buckets: 3 significant digits
 _EXACT_LIMIT = 1 << _SUB_BUCKET_BITS
+
+
+def rank(p: float, count: int) -> int:
+    """The 1-based nearest rank of percentile ``p`` among ``count`` ordered values."""
+    return max(1, math.ceil(p / 100 * count))
+
+
+def nearest_rank(values: Iterable[float], p: float) -> float | None:
+    """Nearest-rank percentile of ``values`` (None when empty)."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return ordered[rank(p, len(ordered)) - 1]
 
 
 def _bucket_range(key: int) -> tuple[int, int]:
@@ -89,7 +106,7 @@ class LatencyHistogram:
                 raise ValueError(f"percentile must be within 0..100, got {p}")
         if not self.count:
             return [math.nan] * len(ps)
-        ranks = sorted((max(1, math.ceil(p / 100 * self.count)), i) for i, p in enumerate(ps))
+        ranks = sorted((rank(p, self.count), i) for i, p in enumerate(ps))
         out = [float(self._max)] * len(ps)
         keys, seen, j = sorted(self._counts), 0, 0
         for key in keys:

@@ -8,10 +8,10 @@ figures still come from the `RunRecorder` it extends.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
+from loadkit.measure.histogram import nearest_rank
 from loadkit.measure.recording import RunRecorder
 
 
@@ -52,14 +52,6 @@ class TracingRecorder(RunRecorder):
         super().record(
             endpoint, latency_s, status=status, error_kind=error_kind, message=message, at=at
         )
-
-
-def nearest_rank(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile of ``values`` (None when empty)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
 
 
 def thirds_p95_ms(samples: list[Sample]) -> tuple[float | None, float | None]:

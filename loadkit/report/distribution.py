@@ -13,8 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-from loadkit.measure.histogram import LatencyHistogram
-from loadkit.measure.trace import nearest_rank
+from loadkit.measure.histogram import LatencyHistogram, nearest_rank
 
 DISTRIBUTION_BINS = 30
 FINE_BELOW_S = 10.0

@@ -17,12 +17,12 @@ milliseconds) clears that bar, scheduling noise (a few milliseconds) does not.
 from __future__ import annotations
 
 import http.client
-import math
 import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from loadkit.measure.histogram import nearest_rank
 from loadkit.measure.http import ssl_context
 
 DEFAULT_RATE = 10.0
@@ -62,13 +62,6 @@ class Settings:
     def threshold_ms(self, idle_p99_ms: float) -> float:
         """The p99 above which a run is flagged."""
         return max(self.factor * idle_p99_ms, idle_p99_ms + self.min_excess_ms)
-
-
-def _percentile(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
 
 
 class Canary:
@@ -151,7 +144,7 @@ class Canary:
 
     def p99_ms(self) -> float | None:
         """p99 of the latencies so far."""
-        return _percentile(list(self.latencies_ms), 99)
+        return nearest_rank(list(self.latencies_ms), 99)
 
     def max_gap_ms(self) -> float | None:
         """The longest wait between two answers (from the start for the first)."""
@@ -169,7 +162,7 @@ class Canary:
             "rate": s.rate,
             "requests": len(self.answered_at),
             "errors": self.errors,
-            "p50_ms": _round(_percentile(list(self.latencies_ms), 50)),
+            "p50_ms": _round(nearest_rank(list(self.latencies_ms), 50)),
             "p99_ms": _round(p99),
             "max_gap_ms": _round(self.max_gap_ms()),
             "idle_p99_ms": _round(idle_p99_ms),

@@ -9,7 +9,7 @@ import random
 import msgpack
 import pytest
 
-from loadkit.measure.histogram import LatencyHistogram
+from loadkit.measure.histogram import LatencyHistogram, nearest_rank
 from loadkit.measure.recording import ERROR_KINDS, RunRecorder, classify
 
 PERCENTILES = (0, 1, 10, 25, 50, 75, 90, 95, 99, 99.9, 99.99, 100)
@@ -233,3 +233,13 @@ def test_unknown_error_kind_is_refused() -> None:
     rec = RunRecorder()
     with pytest.raises(ValueError, match="unknown error kind"):
         rec.record("GET /x", 0.001, status=500, error_kind="http_500")
+
+
+@pytest.mark.parametrize("p", [1, 10, 50, 90, 95, 99, 100])
+def test_histogram_and_list_percentiles_share_one_rank_rule(p: float) -> None:
+    """Exact small values: the histogram's percentile equals nearest_rank over the same list."""
+    values = [(i * 37) % 1000 + 1 for i in range(250)]
+    hist = LatencyHistogram()
+    for v in values:
+        hist.record(v)
+    assert hist.percentile(p) == nearest_rank(values, p)

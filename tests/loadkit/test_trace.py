@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from loadkit.measure.trace import TracingRecorder, nearest_rank, thirds_p95_ms
+from loadkit.measure.histogram import nearest_rank
+from loadkit.measure.trace import TracingRecorder, thirds_p95_ms
 
 EP = "GET /api/sessions/"
 
