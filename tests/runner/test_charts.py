@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from loadkit import charts, render
+from loadkit.report import charts, render
 from tests.runner.reports import real_scenario
 from tests.runner.tiny_server import serve
 
