@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from loadkit.watch import targeting
+from loadkit.watch.loopback import is_loopback
 
 collect_ignore = ["load_test.py"]
 
@@ -67,7 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
     host = config.getoption("--host", default=None)
     if host and targeting.host_problem(host):
         pytest.exit(targeting.host_problem(host), returncode=2)
-    if host and not config.getoption("--yes") and not targeting.is_loopback(host):
+    if host and not config.getoption("--yes") and not is_loopback(host):
         pytest.exit(targeting.confirm_message(host), returncode=2)
     _token_options(config)
     if not hasattr(config, "workerinput"):

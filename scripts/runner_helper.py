@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import ipaddress
 import json
 import os
 import signal
@@ -28,22 +27,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-
-def host_of(url: str) -> str:
-    """The host part of a URL (scheme optional), without brackets."""
-    parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-    return (parsed.hostname or "").lower()
-
-
-def is_loopback(url: str) -> bool:
-    """Whether the URL names loopback: 127.0.0.0/8, ::1 or localhost. Never resolves a name."""
-    host = host_of(url)
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from loadkit.watch.loopback import is_loopback  # noqa: E402 (standard library only)
 
 
 def free_port() -> int:

@@ -28,7 +28,8 @@ from loadkit.locust_plugin.run_report import final_csv, report_name, run_paramet
 from loadkit.locust_plugin.state import DATA_KEY, EXIT_FAILED, STATE, WORKER_REPORT_WAIT_S, logger
 from loadkit.report.run_folder import run_dir
 from loadkit.verdicts.slo import TargetsError, load_profile
-from loadkit.watch.monitor import PoolMonitor, ServerMonitor, find_server_pid, is_loopback
+from loadkit.watch.loopback import is_loopback
+from loadkit.watch.monitor import PoolMonitor, ServerMonitor, find_server_pid
 from loadkit.watch.targeting import host_problem
 
 

@@ -11,7 +11,6 @@ unknown.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import threading
 import time
@@ -21,6 +20,8 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import psutil
+
+from loadkit.watch.loopback import is_loopback
 
 MB = 1024 * 1024
 SATURATION_PERCENT = 90.0
@@ -35,17 +36,6 @@ _POOL_FIELDS = (
     "timeouts",
 )
 _TIMEOUT_COUNTERS = ("timeouts", "timeout_count", "timeouts_total", "pool_timeouts")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether a host name or address is this machine's loopback."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _listeners(port: int) -> set[int]:

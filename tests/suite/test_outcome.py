@@ -6,6 +6,7 @@ import pytest
 
 from loadkit.suite.outcome import Outcome, failure_message, reporting, safe_test_name
 from loadkit.watch import targeting
+from loadkit.watch.loopback import is_loopback
 
 
 def _outcome() -> Outcome:
@@ -57,5 +58,5 @@ def test_a_remote_target_says_why_resources_are_unavailable():
     target = targeting.remote_or_local(options)
     assert target.server_pid is None
     assert "not on this machine" in target.resources_reason
-    assert not targeting.is_loopback("http://192.0.2.10:8000")
-    assert targeting.is_loopback("http://localhost:8000") and targeting.is_loopback("127.0.0.1:1")
+    assert not is_loopback("http://192.0.2.10:8000")
+    assert is_loopback("http://localhost:8000") and is_loopback("127.0.0.1:1")
