@@ -241,8 +241,8 @@ def accounts(request: pytest.FixtureRequest, target: targeting.Target, run_folde
 def _plan_uploads(items, profile, plan, run_folder: Path) -> None:
     """Register the selected tests' uploads; the budget is the address's once logins showed it."""
     from loadkit.contract.upload_budget import UploadLedger
+    from loadkit.report.run_folder import safe_test_name
     from loadkit.suite import demand
-    from loadkit.suite.outcome import safe_test_name
 
     tests = [item.name for item in items]  # the runner's `all` names the whole run's tests
     tests += [n.split("::")[-1] for n in os.environ.get("LOADTEST_PLANNED_TESTS", "").split()]
@@ -281,8 +281,9 @@ def drive(request: pytest.FixtureRequest, target: targeting.Target, profile, run
 
     Without accounts (the baseline); tests that need them pass ``plan=`` (the ``accounts`` fixture).
     """
+    from loadkit.report.run_folder import safe_test_name
     from loadkit.suite import harness
-    from loadkit.suite.outcome import Outcome, failure_message, reporting, safe_test_name
+    from loadkit.suite.outcome import Outcome, failure_message, reporting
 
     def run(scenario, *args, plan=None):
         from loadkit.contract.upload_budget import UploadLedger

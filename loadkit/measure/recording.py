@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Collection
-from datetime import UTC, datetime
 
 from loadkit.measure.histogram import LatencyHistogram, latency_fields, us_to_ms
+from loadkit.measure.values import iso_utc
 
 ERROR_KINDS = ("http_4xx", "http_5xx", "connection", "timeout", "check")
 _MESSAGE_LIMIT = 500
@@ -55,10 +55,6 @@ class _Latencies:
         item.requests, item.failures = int(d["requests"]), int(d["failures"])
         item.hist = LatencyHistogram.from_dict(d["hist"])
         return item
-
-
-def _iso(wall_time: float) -> str:
-    return datetime.fromtimestamp(wall_time, UTC).isoformat(timespec="milliseconds")
 
 
 class RunRecorder:
@@ -138,7 +134,7 @@ class RunRecorder:
         if len(self.errors) < self.error_sample_limit:
             self.errors.append(
                 {
-                    "time": _iso(at),
+                    "time": iso_utc(at),
                     "endpoint": endpoint,
                     "kind": kind,
                     "status": status,

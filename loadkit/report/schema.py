@@ -4,9 +4,9 @@ monitors' blocks, with the verdict beside ``passed``."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from loadkit.measure.recording import RunRecorder
+from loadkit.measure.values import iso_utc
 from loadkit.report import distribution, scenario_verdict
 from loadkit.report.environment import environment_info
 from loadkit.report.redaction import redact
@@ -39,10 +39,6 @@ SERVER_SERIES_FIELDS = (
     "pool_open",
     "pool_overflow",
 )
-
-
-def _iso(wall_time: float) -> str:
-    return datetime.fromtimestamp(wall_time, UTC).isoformat(timespec="milliseconds")
 
 
 def _resources_block(resources: dict | None) -> dict:
@@ -151,7 +147,7 @@ def build_report(
         "schema": SCHEMA,
         "test_name": test_name,
         "tool": tool,
-        "started_at": _iso(started_at),
+        "started_at": iso_utc(started_at),
         "duration_seconds": round(duration_s, 3),
         "warmup_seconds": warmup_s,
         "interrupted": interrupted,

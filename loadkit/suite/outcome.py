@@ -10,7 +10,6 @@ a problem ("inconclusive"), so such a probe is never passed by thresholds that s
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,12 +75,6 @@ class Outcome:
             thresholds=thresholds,
             extra=extra,
         )
-
-
-def safe_test_name(nodeid_name: str) -> str:
-    """A test's report name: "test_x[param]" -> "x[param]", path-unsafe characters replaced."""
-    name = nodeid_name.removeprefix("test_")
-    return re.sub(r"[^A-Za-z0-9._\[\]-]+", "_", name)
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
+from loadkit.measure.values import number
 from loadkit.watch.loopback import is_loopback
 
 MB = 1024 * 1024
@@ -223,20 +224,14 @@ class ServerMonitor:
         }
 
 
-def _number(value: object) -> float | int | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value
-    return None
-
-
 def parse_pool(body: object) -> dict:
     """SQLAlchemy pool counters from a /health body; every missing or odd field is None."""
     pool = body
     for key in ("checks", "database", "pool"):
         pool = pool.get(key) if isinstance(pool, dict) else None
     pool = pool if isinstance(pool, dict) else {}
-    row = {name: _number(pool.get(name)) for name in _POOL_FIELDS}
-    counters = [_number(pool.get(name)) for name in _TIMEOUT_COUNTERS]
+    row = {name: number(pool.get(name)) for name in _POOL_FIELDS}
+    counters = [number(pool.get(name)) for name in _TIMEOUT_COUNTERS]
     row["timeouts"] = next((c for c in counters if c is not None), None)
     return row
 

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from loadkit.suite.outcome import Outcome, failure_message, reporting, safe_test_name
+from loadkit.report.run_folder import safe_test_name
+from loadkit.suite.outcome import Outcome, failure_message, reporting
 from loadkit.watch import targeting
 from loadkit.watch.loopback import is_loopback
 
