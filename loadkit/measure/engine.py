@@ -40,7 +40,6 @@ from dataclasses import dataclass
 
 from loadkit.measure.http import Connection, ConnectionPool, HttpClient, Request
 from loadkit.measure.recording import RunRecorder, classify
-from loadkit.report.redaction import redact
 
 Factory = Callable[[int], "Request | Awaitable[Request]"]
 
@@ -116,7 +115,7 @@ class _Run:
         kind = classify(status, req.expect)
         message = ""
         if kind is not None:
-            message = redact(f"{status} {body[:200].decode('utf-8', 'replace')}")
+            message = f"{status} {body[:200].decode('utf-8', 'replace')}"
         else:
             message = _run_checks(req, status, body, conn.headers)
             kind = "check" if message else None
@@ -129,7 +128,7 @@ class _Run:
 
     def _record_failure(self, req: Request, exc: BaseException, at: float) -> None:
         kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
-        message = redact(f"{type(exc).__name__}: {exc}")[:200]
+        message = f"{type(exc).__name__}: {exc}"[:200]
         self.completed += 1
         self.errors += 1
         self.recorder.record(req.endpoint, None, error_kind=kind, message=message, at=at)
@@ -148,7 +147,7 @@ def _run_checks(req: Request, status: int, body: bytes, headers: dict | None) ->
         except Exception as exc:  # a scenario's check must not end the run
             message = f"check raised {type(exc).__name__}: {exc}"
         if message:
-            return redact(str(message))[:200]
+            return str(message)[:200]
     return ""
 
 

@@ -9,6 +9,7 @@ from collections.abc import Collection
 
 from loadkit.measure.histogram import LatencyHistogram, latency_fields, us_to_ms
 from loadkit.measure.values import iso_utc
+from loadkit.report.redaction import redact
 
 ERROR_KINDS = ("http_4xx", "http_5xx", "connection", "timeout", "check")
 _MESSAGE_LIMIT = 500
@@ -138,7 +139,7 @@ class RunRecorder:
                     "endpoint": endpoint,
                     "kind": kind,
                     "status": status,
-                    "message": str(message)[:_MESSAGE_LIMIT],
+                    "message": redact(str(message))[:_MESSAGE_LIMIT] if message else "",
                 }
             )
 

@@ -9,7 +9,6 @@ from loadkit.measure.recording import RunRecorder
 from loadkit.measure.values import iso_utc
 from loadkit.report import distribution, scenario_verdict
 from loadkit.report.environment import environment_info
-from loadkit.report.redaction import redact
 
 SCHEMA = "therapybridge-loadtest/1"
 RESOURCE_FIELDS = (
@@ -134,8 +133,6 @@ def build_report(
     summary = recorder.summary(duration_s=duration_s)
     t0 = recorder.t0 if recorder.t0 is not None else started_at
     summary["timeseries"] = merge_timeseries(summary["timeseries"], server_series or [], t0)
-    for error in summary["errors"]:
-        error["message"] = redact(error["message"])
     thresholds = [_measured(dict(t), summary) for t in thresholds or []]
     fine = distribution.fine_timeseries(
         getattr(recorder, "samples", None) or [], server_series or [], t0, duration_s
@@ -151,7 +148,7 @@ def build_report(
         "duration_seconds": round(duration_s, 3),
         "warmup_seconds": warmup_s,
         "interrupted": interrupted,
-        "target": redact(target),
+        "target": target,
         "profile": profile,
         "parameters": dict(parameters),
         **summary,
