@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Collection
 
 from loadkit.measure.histogram import LatencyHistogram, latency_fields, us_to_ms
 from loadkit.measure.values import iso_utc
@@ -13,23 +12,6 @@ from loadkit.report.redaction import redact
 
 ERROR_KINDS = ("http_4xx", "http_5xx", "connection", "timeout", "check")
 _MESSAGE_LIMIT = 500
-
-
-def classify(status: int | None, expected: int | Collection[int]) -> str | None:
-    """Return the error kind of a response, or None when it is the expected (successful) one.
-
-    No status means no response came: "connection" (a caller that saw a time-out passes "timeout").
-    A status that is not expected is an error even when 2xx (kind "check"); 4xx and 5xx keep theirs.
-    """
-    if status is None:
-        return "connection"
-    if status == expected if isinstance(expected, int) else status in expected:
-        return None
-    if 400 <= status < 500:
-        return "http_4xx"
-    if status >= 500:
-        return "http_5xx"
-    return "check"
 
 
 class _Latencies:
