@@ -16,7 +16,7 @@ from loadkit.contract import api
 from loadkit.measure.http import HttpClient, Request
 from loadkit.measure.send import record_answer, record_no_answer
 from loadkit.probes import probe_requests, upload_probes
-from loadkit.verdicts.ratelimit_verdict import LimitProbe
+from loadkit.verdicts.rate_limit import LimitProbe
 
 CHUNK = 256 * 1024
 EARLY_ANSWER_S = 0.5  # a server checking Content-Length answers before any body byte

@@ -29,7 +29,7 @@ from loadkit.suite.session import (
     with_seed_fallback,
 )
 from loadkit.verdicts import cost, pool_visibility, slo
-from loadkit.verdicts.ratelimit_verdict import LimitProbe
+from loadkit.verdicts.rate_limit import LimitProbe
 from loadkit.watch import canary, monitor
 from loadkit.watch.targeting import Target
 

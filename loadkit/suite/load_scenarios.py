@@ -28,7 +28,7 @@ from loadkit.suite.harness import (
 from loadkit.suite.outcome import Outcome
 from loadkit.suite.session import with_seed_fallback
 from loadkit.verdicts import defects, slo
-from loadkit.verdicts.ratelimit_verdict import judge
+from loadkit.verdicts.rate_limit import judge
 
 # 1. concurrent health checks ----------------------------------------------------------------------
 
@@ -128,7 +128,7 @@ async def _limit_requests(ctx: Ctx, which: str, recorder: ProbeRecorder) -> list
 
 
 async def rate_limit_enforcement(ctx: Ctx, outcome: Outcome, which: str) -> None:
-    """Rapid requests on a reserved account past ``limit``; judged by `ratelimit_verdict`."""
+    """Rapid requests on a reserved account past ``limit``; judged by `verdicts.rate_limit`."""
     sizes = ctx.profile.scenario(RATE_LIMIT_PARAMS[which])
     n, limit, window = int(sizes["requests"]), int(sizes["limit"]), float(sizes["window_s"])
     if ctx.plan.reserved_for(1) is None:
