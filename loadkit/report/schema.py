@@ -128,9 +128,13 @@ def build_report(
     server_series: list[dict] | None = None,
     thresholds: list[dict] | None = None,
     extra: dict | None = None,
+    summary: dict | None = None,
 ) -> dict:
-    """A report with every schema field in the schema's order; ``extra`` keys come last."""
-    summary = recorder.summary(duration_s=duration_s)
+    """A report with every schema field in the schema's order; ``extra`` keys come last.
+
+    ``summary`` is the recorder's summary when the caller built it already (and judged its
+    thresholds on it): the report is written with that one, not a second one."""
+    summary = dict(summary if summary is not None else recorder.summary(duration_s=duration_s))
     t0 = recorder.t0 if recorder.t0 is not None else started_at
     summary["timeseries"] = merge_timeseries(summary["timeseries"], server_series or [], t0)
     thresholds = [_measured(dict(t), summary) for t in thresholds or []]

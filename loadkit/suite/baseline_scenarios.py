@@ -9,7 +9,7 @@ import time
 from loadkit.contract import api
 from loadkit.measure.http import HttpClient, Request
 from loadkit.measure.send import record_answer, record_no_answer
-from loadkit.suite.harness import Ctx, check_read_limits, closed_run, monitored, run_summary
+from loadkit.suite.harness import Ctx, check_read_limits, closed_run, monitored
 from loadkit.suite.outcome import Outcome
 from loadkit.verdicts import slo
 
@@ -59,7 +59,7 @@ async def connection_stability(ctx: Ctx, outcome: Outcome) -> None:
         outcome.duration_s = time.time() - started
     outcome.extra["connections_opened"] = opened
     check_read_limits(outcome, ctx.profile)
-    outcome.thresholds += slo.check(run_summary(outcome), {"error_rate_percent": 0})
+    outcome.thresholds += slo.check(outcome.summary(), {"error_rate_percent": 0})
     outcome.thresholds += slo.check({"connections_opened": opened}, {"connections_opened": 1})
 
 

@@ -111,9 +111,7 @@ def _add_cost(outcome: Outcome) -> None:
         users = outcome.parameters.get("users")
         outcome.extra.setdefault(
             "pool_visibility",
-            pool_visibility.judge(
-                outcome.db_pool, outcome.server_series, run_summary(outcome), users
-            ),
+            pool_visibility.judge(outcome.db_pool, outcome.server_series, outcome.summary(), users),
         )
     samples = getattr(outcome.recorder, "samples", None)
     if samples and outcome.server_series:
@@ -188,14 +186,9 @@ async def closed_run(
     return result
 
 
-def run_summary(outcome: Outcome) -> dict:
-    duration = outcome.duration_s or (time.time() - outcome.started_at)
-    return outcome.recorder.summary(duration_s=duration)
-
-
 def check_read_limits(outcome: Outcome, profile: slo.Profile, group: str = "read") -> None:
     """Add the profile's limits of ``group`` against this run's summary."""
-    outcome.thresholds += slo.check(run_summary(outcome), profile.limits(group))
+    outcome.thresholds += slo.check(outcome.summary(), profile.limits(group))
 
 
 def _json_list(body: bytes) -> list:

@@ -21,7 +21,6 @@ from loadkit.suite.harness import (
     in_turn,
     monitored,
     poll_until_processed,
-    run_summary,
     session_reads,
     upload_requests,
 )
@@ -91,7 +90,7 @@ def _judge_uploads(ctx: Ctx, outcome: Outcome, n: int, ids, final, timeout_s: fl
         "unfinished": len(ids) - len(final),
         "timeout_s": timeout_s,
     }
-    outcome.thresholds += slo.check(run_summary(outcome), ctx.profile.limits("upload"))
+    outcome.thresholds += slo.check(outcome.summary(), ctx.profile.limits("upload"))
     outcome.thresholds += slo.check(
         {"sessions_processed": processed}, {"min:sessions_processed": n}
     )
@@ -184,7 +183,7 @@ async def database_pool_stress(ctx: Ctx, outcome: Outcome) -> None:
 
 def _judge_pool(ctx: Ctx, outcome: Outcome) -> None:
     """Pool time-outs (counter growth, 503s) and any 5xx fail; a full pool alone is saturation."""
-    summary = run_summary(outcome)
+    summary = outcome.summary()
     limits = ctx.profile.limits("pool")
     allowed_timeouts = limits.pop("exhaustion_events", 0)
     outcome.thresholds += slo.check(summary, limits)
@@ -263,7 +262,7 @@ async def memory_leak_detection(ctx: Ctx, outcome: Outcome) -> None:
 
 def _judge_memory(ctx: Ctx, outcome: Outcome) -> None:
     growth = (outcome.resources or {}).get("memory_growth_mb")
-    outcome.thresholds += slo.check(run_summary(outcome), {"error_rate_percent": 1.0})
+    outcome.thresholds += slo.check(outcome.summary(), {"error_rate_percent": 1.0})
     if growth is None:
         reason = (outcome.resources or {}).get("unavailable_reason", "server memory not measured")
         outcome.skip_reason = f"memory growth not asserted: {reason}"
