@@ -1,8 +1,8 @@
 """The one send -> classify -> record path of a request, for every client.
 
-Each load driver (the asyncio engine, the probe driver, the baseline's connection check, the pytest
-setup requests and Locust's request hook) hands what happened to one request here, and this module
-turns it into the recorder's entry:
+Each load driver (the asyncio engine, the probe driver, the baseline's connection check and
+Locust's request hook) hands what happened to one request here, and this module turns it into the
+recorder's entry (`send_once` is the one-shot send of the probes and the pytest setup requests):
 - no answer: the error kind comes from the exception's TYPE (a time-out class -> "timeout", anything
   else -> "connection"), never from its text; no latency;
 - an answer with the expected status: success, unless a check of the scenario failed ("check");
@@ -13,7 +13,9 @@ So ``errors_by_kind`` holds DESIGN's five kinds and nothing else.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 
 TIMEOUT_TYPE_NAMES = frozenset({"Timeout", "TimeoutError", "ConnectTimeout", "ReadTimeout"})
 MESSAGE_BODY_BYTES = 200
@@ -90,4 +92,71 @@ def record_no_answer(
     if label:
         message = f"{label}: {message}"
     recorder.record(endpoint, None, error_kind=kind, message=message, at=at)
+    return kind
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one request on a fresh connection got: the status (None: no answer), body and
+    headers, or the exception that stopped it; the time from connecting to the last byte."""
+
+    status: int | None
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    error: BaseException | None = None
+    latency_s: float | None = None
+
+
+async def send_once(client, request, *, timeout_s: float) -> Answer:
+    """Send ``request`` (its path complete, prefix included) on a new connection of ``client``,
+    closed after; a refused, reset or timed-out request is an Answer with its ``error``."""
+    started = time.perf_counter()
+    try:
+        conn = await client.connect()
+    except (OSError, TimeoutError) as exc:
+        return Answer(None, error=exc)
+    try:
+        body = await conn.exchange(request, client.host_block, timeout_s)
+    except (OSError, TimeoutError) as exc:
+        return Answer(None, error=exc)
+    finally:
+        conn.close()
+    headers = dict(conn.headers or {})
+    return Answer(conn.status, body, headers, latency_s=time.perf_counter() - started)
+
+
+def locust_kind(
+    exception: BaseException | None, status: int | None, *, verdict: bool
+) -> str | None:
+    """The kind of a request as Locust reports it: no exception is success (the persona judged
+    the status already); no status is a transfer that broke (its kind from the exception's
+    type); a 4xx/5xx keeps its kind; any other status failed by the persona's own ``verdict`` is
+    "check", and failed by anything else broke the transfer."""
+    if exception is None:
+        return None
+    if status is None:
+        return error_kind(exception)
+    kind = classify(status, ())
+    if kind == "check" and not verdict:
+        return error_kind(exception)
+    return kind
+
+
+def record_locust(
+    recorder,
+    name: str,
+    response_time_ms: float,
+    status: int | None,
+    exception: BaseException | None,
+    *,
+    at: float | None,
+    verdict: bool,
+) -> str | None:
+    """Record one request of Locust's ``request`` event; returns its kind (None: success)."""
+    kind = locust_kind(exception, status, verdict=verdict)
+    if kind in ("connection", "timeout"):
+        status = None  # the response broke off (e.g. body cut short): no status, no latency
+    latency = None if status is None else response_time_ms / 1000
+    message = "" if exception is None else str(exception)
+    recorder.record(name, latency, status=status, error_kind=kind, message=message, at=at)
     return kind

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from loadkit.contract import api
 from loadkit.measure.http import HttpClient, Request
-from loadkit.measure.send import record_answer, record_no_answer
+from loadkit.measure.send import record_answer, record_no_answer, send_once
 from loadkit.probes import probe_requests, upload_probes
 from loadkit.verdicts.rate_limit import LimitProbe
 
@@ -53,26 +53,18 @@ async def send(
     client: HttpClient, recorder, p: probe_requests.ProbeRequest, *, timeout_s: float, judge=None
 ) -> Reply:
     """Send one probe request and record it; ``judge(status, body)`` names a failure."""
-    at, started = time.time(), time.perf_counter()
-    try:
-        conn = await client.connect()
-    except (OSError, TimeoutError) as exc:
-        record_no_answer(recorder, p.endpoint, exc, at=at, label=p.label)
+    at = time.time()
+    answer = await send_once(client, _request(client, p), timeout_s=timeout_s)
+    if answer.error is not None:
+        record_no_answer(recorder, p.endpoint, answer.error, at=at, label=p.label)
         return Reply(None, at=at)
-    try:
-        body = await conn.exchange(_request(client, p), client.host_block, timeout_s)
-    except (OSError, TimeoutError) as exc:
-        record_no_answer(recorder, p.endpoint, exc, at=at, label=p.label)
-        return Reply(None, at=at)
-    finally:
-        conn.close()
-    status, headers = conn.status, dict(conn.headers or {})
+    status, body, headers = answer.status, answer.body, answer.headers
     verdict = judge(status, body) if judge else None
     if verdict:  # the probe's verdict outranks the status: a defect is a failed check
-        recorder.record(p.endpoint, time.perf_counter() - started, status=status,
+        recorder.record(p.endpoint, answer.latency_s, status=status,
                         error_kind="check", message=verdict, at=at)  # fmt: skip
     else:
-        record_answer(recorder, p.endpoint, time.perf_counter() - started, status,
+        record_answer(recorder, p.endpoint, answer.latency_s, status,
                       expect=p.expect, at=at, body=body, label=p.label)  # fmt: skip
     return Reply(status, body, headers, at)
 

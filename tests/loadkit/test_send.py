@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from loadkit.measure.recording import ERROR_KINDS, RunRecorder
-from loadkit.measure.send import error_kind, record_answer, record_no_answer
+from loadkit.measure.send import error_kind, record_answer, record_locust, record_no_answer
 
 EP = "GET /health"
 
@@ -73,3 +73,26 @@ def test_no_answer_has_no_latency_and_a_labelled_message() -> None:
     kind = record_no_answer(rec, EP, ConnectionRefusedError("refused"), at=1.0, label="probe x")
     assert kind == "connection" and rec.overall.count == 0 and rec.total == 1
     assert rec.errors[0]["message"] == "probe x: ConnectionRefusedError: refused"
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "verdict", "kind"),
+    [
+        (None, 500, False, None),  # Locust saw no failure: the persona accepted the answer
+        (Timeout(3), None, False, "timeout"),  # gevent's time-out, by type
+        (ConnectionResetError("timed out in text"), None, False, "connection"),
+        (ValueError("bad"), 404, True, "http_4xx"),
+        (ValueError("bad"), 503, False, "http_5xx"),
+        (ValueError("302 is not what I wanted"), 302, True, "check"),
+        (ReadTimeout("body cut"), 200, False, "timeout"),  # broke after the status line
+        (ConnectionResetError("reset"), 200, False, "connection"),
+    ],
+)
+def test_a_locust_request_gets_the_same_five_kinds(exc, status, verdict, kind) -> None:
+    """Locust's outcome (exception, status, the persona's own verdict) maps onto the same kinds;
+    a transfer that broke has no status and no latency."""
+    rec = RunRecorder()
+    assert record_locust(rec, EP, 12.0, status, exc, at=1.0, verdict=verdict) == kind
+    assert set(rec.errors_by_kind) == set(ERROR_KINDS)
+    broke = kind in ("connection", "timeout")
+    assert rec.overall.count == (0 if broke else 1)
