@@ -26,7 +26,8 @@ from locust import between, constant, constant_pacing, tag, task
 from loadkit.contract import api
 from loadkit.locust_plugin import hooks  # noqa: F401 - registers the event hooks
 from loadkit.locust_plugin.state import STATE
-from loadkit.locust_plugin.users import SHARED, ApiUser, multipart_file, worker_share
+from loadkit.locust_plugin.users import SHARED, ApiUser, worker_share
+from loadkit.measure.http import encode_multipart
 from loadkit.probes import (
     access_probes,
     limit_probes,
@@ -117,9 +118,8 @@ class RealisticTherapist(ApiUser):
         if not self.patient_ids or not SHARED.uploads.try_take(self.account):
             return
         audio = api.wav_bytes(UPLOAD_BYTES, seed=self.rng.randrange(1000))
-        body, content_type = multipart_file(
-            api.UPLOAD_FIELD, "session.wav", api.UPLOAD_CONTENT_TYPE, audio
-        )
+        file = ("session.wav", audio, api.UPLOAD_CONTENT_TYPE)
+        body, content_type = encode_multipart({}, {api.UPLOAD_FIELD: file})
         resp = self.api(
             "POST",
             api.upload_path(self.rng.choice(self.patient_ids)),
