@@ -248,16 +248,15 @@ async def upload_requests(ctx: Ctx, accounts, size: int, owned: list) -> list[Re
         patient = await ctx.auth.patient_id(account)
         file = (f"loadtest-{i:03d}.wav", api.wav_bytes(size, seed=i), api.UPLOAD_CONTENT_TYPE)
         uploads.append(
-            Request.multipart(
-                "POST",
-                api.upload_path(patient),
-                files={api.UPLOAD_FIELD: file},
-                endpoint=UPLOAD,
-                headers=headers,
-                check=_session_id_catcher(owned, headers),
-            )
+            upload_request(patient, file, headers, check=_session_id_catcher(owned, headers))
         )
     return uploads
+
+
+def upload_request(patient: str, file: tuple[str, bytes, str], headers: dict, **kw) -> Request:
+    """A multipart upload of ``file`` (name, bytes, type) for ``patient``, named by the route."""
+    return Request.multipart("POST", api.upload_path(patient), files={api.UPLOAD_FIELD: file},
+                             endpoint=UPLOAD, headers=headers, **kw)  # fmt: skip
 
 
 async def poll_until_processed(

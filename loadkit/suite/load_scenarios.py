@@ -12,7 +12,6 @@ from loadkit.measure.trace import TracingRecorder, thirds_p95_ms
 from loadkit.suite.harness import (
     FAILED_MESSAGES,
     RATE_LIMIT_PARAMS,
-    UPLOAD,
     Ctx,
     ProbeRecorder,
     check_read_limits,
@@ -22,6 +21,7 @@ from loadkit.suite.harness import (
     monitored,
     poll_until_processed,
     session_reads,
+    upload_request,
     upload_requests,
 )
 from loadkit.suite.outcome import Outcome
@@ -114,15 +114,7 @@ async def _limit_requests(ctx: Ctx, which: str, recorder: ProbeRecorder) -> list
     patient = await ctx.auth.patient_id(account)
     file = ("limit.wav", api.wav_bytes(4096, seed=99), api.UPLOAD_CONTENT_TYPE)
     return [
-        Request.multipart(
-            "POST",
-            api.upload_path(patient),
-            files={api.UPLOAD_FIELD: file},
-            endpoint=UPLOAD,
-            headers=headers,
-            expect=expect,
-            header_check=recorder.header_check,
-        )
+        upload_request(patient, file, headers, expect=expect, header_check=recorder.header_check)
     ]
 
 
