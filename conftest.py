@@ -277,7 +277,7 @@ def _demand(items, profile) -> tuple[int, list[str]]:
 
 @pytest.fixture
 def drive(request: pytest.FixtureRequest, target: targeting.Target, profile, run_folder: Path):
-    """Run a scenario of loadkit.suite.harness for this test, write its report, assert its verdict.
+    """Run a scenario of loadkit.suite for this test, write its report, assert its verdict.
 
     Without accounts (the baseline); tests that need them pass ``plan=`` (the ``accounts`` fixture).
     """
