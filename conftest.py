@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from loadkit.watch import targeting
+from loadkit.watch.loopback import is_loopback
 
 collect_ignore = ["load_test.py"]
 
@@ -68,7 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
     host = config.getoption("--host", default=None)
     if host and targeting.host_problem(host):
         pytest.exit(targeting.host_problem(host), returncode=2)
-    if host and not config.getoption("--yes") and not targeting.is_loopback(host):
+    if host and not config.getoption("--yes") and not is_loopback(host):
         pytest.exit(targeting.confirm_message(host), returncode=2)
     _token_options(config)
     if not hasattr(config, "workerinput"):
@@ -254,8 +255,8 @@ def _terminal_line(config: pytest.Config):
 def _plan_uploads(items, profile, plan, run_folder: Path) -> None:
     """Register the selected tests' uploads; the budget is the address's once logins showed it."""
     from loadkit.contract.upload_budget import UploadLedger
+    from loadkit.report.run_folder import safe_test_name
     from loadkit.suite import demand
-    from loadkit.suite.outcome import safe_test_name
 
     tests = [item.name for item in items]  # the runner's `all` names the whole run's tests
     tests += [n.split("::")[-1] for n in os.environ.get("LOADTEST_PLANNED_TESTS", "").split()]
@@ -290,12 +291,13 @@ def _demand(items, profile) -> tuple[int, list[str]]:
 
 @pytest.fixture
 def drive(request: pytest.FixtureRequest, target: targeting.Target, profile, run_folder: Path):
-    """Run a scenario of loadkit.suite.harness for this test, write its report, assert its verdict.
+    """Run a scenario of loadkit.suite for this test, write its report, assert its verdict.
 
     Without accounts (the baseline); tests that need them pass ``plan=`` (the ``accounts`` fixture).
     """
+    from loadkit.report.run_folder import safe_test_name
     from loadkit.suite import harness
-    from loadkit.suite.outcome import Outcome, failure_message, reporting, safe_test_name
+    from loadkit.suite.outcome import Outcome, failure_message, reporting
 
     def run(scenario, *args, plan=None):
         from loadkit.contract.upload_budget import UploadLedger

@@ -25,21 +25,21 @@ from locust import between, constant, constant_pacing, tag, task
 
 from loadkit.contract import api
 from loadkit.locust_plugin import hooks  # noqa: F401 - registers the event hooks
-from loadkit.locust_plugin.users import SHARED, ApiUser, multipart_file, worker_share
+from loadkit.locust_plugin.state import STATE
+from loadkit.locust_plugin.users import SHARED, ApiUser, worker_share
+from loadkit.measure.http import encode_multipart
 from loadkit.probes import (
     access_probes,
     limit_probes,
     probe_requests,
     upload_probes,  # noqa: F401 - registers the event hooks
 )
-from loadkit.verdicts.limit_probe import ProbeJudge
-from loadkit.verdicts.ratelimit_verdict import LimitProbe
+from loadkit.verdicts import rate_limit
+from loadkit.verdicts.rate_limit import LimitProbe, ProbeJudge
 
 UPLOAD_BYTES = 64 * 1024
 PROCESSING_POLL_S = 2.0
 PROCESSING_POLLS = 60
-PROBE_LIMIT = 100
-PROBE_WINDOW_S = 60.0
 SESSIONS = api.endpoint("GET", api.SESSIONS)
 SESSION = api.endpoint("GET", api.SESSION)
 
@@ -118,9 +118,8 @@ class RealisticTherapist(ApiUser):
         if not self.patient_ids or not SHARED.uploads.try_take(self.account):
             return
         audio = api.wav_bytes(UPLOAD_BYTES, seed=self.rng.randrange(1000))
-        body, content_type = multipart_file(
-            api.UPLOAD_FIELD, "session.wav", api.UPLOAD_CONTENT_TYPE, audio
-        )
+        file = ("session.wav", audio, api.UPLOAD_CONTENT_TYPE)
+        body, content_type = encode_multipart({}, {api.UPLOAD_FIELD: file})
         resp = self.api(
             "POST",
             api.upload_path(self.rng.choice(self.patient_ids)),
@@ -163,7 +162,12 @@ class RateLimitProber(ApiUser):
 
     def on_start(self) -> None:
         super().on_start()
-        self.judge = ProbeJudge(limit=PROBE_LIMIT, window_s=PROBE_WINDOW_S)
+        limit, window_s = (
+            rate_limit.limit_of(STATE.run.profile)  # targets.toml, as in the pytest suite
+            if STATE.run is not None
+            else (rate_limit.DEFAULT_LIMIT, rate_limit.DEFAULT_WINDOW_S)
+        )
+        self.judge = ProbeJudge(limit=limit, window_s=window_s)
 
     @tag("rate_limit")
     @task

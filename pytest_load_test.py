@@ -2,9 +2,9 @@
 
 Run: ``pytest pytest_load_test.py [--host URL] [--profile ci] [-n 4]``. Without ``--host`` the
 reference backend starts on a free port (conftest.py). Each test runs one scenario of
-``loadkit.suite.harness``, writes ``<test_name>.json`` into the run folder whatever happens, and
-fails with a message naming each metric that missed its limit (limit and actual) or each contract
-defect it saw.
+``loadkit.suite`` (run by its harness), writes ``<test_name>.json`` into the run folder whatever
+happens, and fails with a message naming each metric that missed its limit (limit and actual) or
+each contract defect it saw.
 """
 
 import pytest

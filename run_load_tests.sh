@@ -12,7 +12,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 HELPER="$ROOT/scripts/runner_helper.py"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
-RESULTS_ROOT="${LOADTEST_RESULTS_ROOT:-$ROOT/results}"
 # The pytest suite of the `pytest` and `all` presets (LOADTEST_SUITE: space-separated files to run instead).
 read -r -a PYTEST_FILES <<<"${LOADTEST_SUITE:-pytest_load_test.py baseline_test.py}"
 
@@ -61,6 +60,10 @@ fi
 stage() { printf '%s==> %s%s\n' "$BOLD" "$*" "$RESET"; }
 warn() { printf '%swarning: %s%s\n' "$YELLOW" "$*" "$RESET" >&2; }
 INTERRUPTED=0
+fail_quietly() { # fail_quietly CODE: exit after a child already said why (130 once interrupted)
+    [[ "$INTERRUPTED" == 0 ]] || exit 130
+    exit "$1"
+}
 fail() { # fail CODE MESSAGE: one line on stderr, then exit (130 once interrupted)
     local code="$1"
     shift
@@ -163,24 +166,8 @@ confirm_host() {
 }
 
 # --- results folder ---------------------------------------------------------------------------------
-make_run_dir() {
-    local stamp base n=1
-    stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-    if ! mkdir -p "$RESULTS_ROOT" 2>/dev/null || [[ ! -w "$RESULTS_ROOT" ]]; then
-        fail 2 "run_load_tests.sh: results folder not writable: $RESULTS_ROOT (set LOADTEST_RESULTS_ROOT)"
-    fi
-    base="$RESULTS_ROOT/${stamp}_$PRESET"
-    RUN="$base"
-    until mkdir "$RUN" 2>/dev/null; do
-        [[ -e "$RUN" ]] || fail 2 "run_load_tests.sh: cannot create run folder $RUN"
-        n=$((n + 1))
-        RUN="$base-$n"
-    done
-    if ! touch "$RUN/.write-check" 2>/dev/null; then
-        fail 2 "run_load_tests.sh: run folder not writable: $RUN"
-    fi
-    rm -f "$RUN/.write-check"
-    RUN="$(cd "$RUN" && pwd)"
+make_run_dir() { # loadkit's one run-folder maker (report/run_folder.py), with the system python3
+    RUN="$(python3 "$HELPER" run-dir "$PRESET")" || fail_quietly 2
     export LOADTEST_RUN_DIR="$RUN"
 }
 

@@ -19,7 +19,7 @@ usage() {
 FAILED=()
 TIMINGS=()
 LOGS=$(mktemp -d "${TMPDIR:-/tmp}/run_tests.XXXXXX")
-LOAD_RUN_DIR="$ROOT/results/$(date -u +%Y%m%dT%H%M%SZ)_tests-load"
+LOAD_RUN_DIR=""  # made by the load stage, with loadkit's one run-folder maker
 
 # Run one named stage, time it, keep its output for the closing summary, and remember a failure
 # without stopping the others.
@@ -65,7 +65,7 @@ finish() {
   print_skips
   echo "=== stage timings" >&2
   printf '%s\n' "${TIMINGS[@]}" >&2
-  if [[ -d "$LOAD_RUN_DIR" ]]; then
+  if [[ -n "$LOAD_RUN_DIR" && -d "$LOAD_RUN_DIR" ]]; then
     echo "load stage reports: ${LOAD_RUN_DIR#"$ROOT"/}/ (report.md, one JSON per test)" >&2
   fi
   rm -rf "$LOGS"
@@ -87,7 +87,10 @@ for s in $STAGES; do
   case "$s" in
     lint) stage lint lint ;;
     tests) stage tests "$PY" -m pytest -m '' -p no:cacheprovider -rs tests "$@" ;;
-    load) stage load load_suite ;;
+    load)
+      LOAD_RUN_DIR=$("$PY" scripts/runner_helper.py run-dir tests-load) || exit 2
+      stage load load_suite
+      ;;
     *) echo "unknown stage: $s" >&2; exit 2 ;;
   esac
 done

@@ -5,7 +5,7 @@
     health URL [--timeout S]     GET URL/health once: 0 on 200, else one line and exit 2
     wait-health URL --pid P      poll /health until 200, the process dies, or --timeout
     info FILE KEY=VALUE...       merge fields into a JSON file (the run's run.json)
-    redact URL                   the URL without its password
+    run-dir LABEL                create this run's folder (results/<UTC stamp>_<LABEL>/), print it
     exec -- CMD...               exec CMD in its own process group, SIGINT at default
 
 Runs on the system python3 too (before the virtual environment exists).
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import ipaddress
 import json
 import os
 import signal
@@ -28,22 +27,9 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-
-def host_of(url: str) -> str:
-    """The host part of a URL (scheme optional), without brackets."""
-    parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-    return (parsed.hostname or "").lower()
-
-
-def is_loopback(url: str) -> bool:
-    """Whether the URL names loopback: 127.0.0.0/8, ::1 or localhost. Never resolves a name."""
-    host = host_of(url)
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from loadkit.report import run_folder  # noqa: E402 (both standard library only)
+from loadkit.watch.loopback import is_loopback  # noqa: E402
 
 
 def free_port() -> int:
@@ -130,13 +116,21 @@ def merge_info(path: Path, pairs: Sequence[str]) -> int:
     return 0
 
 
-def redact(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+def make_run_dir(label: str) -> int:
+    """Create this run's folder with loadkit's one run-folder maker and print its absolute path.
+
+    A LOADTEST_RUN_DIR left in the caller's environment is ignored: a preset run is a new run."""
+    os.environ.pop("LOADTEST_RUN_DIR", None)
+    problem = run_folder.writable_problem()
+    if problem:
+        print(f"run_load_tests.sh: {problem}", file=sys.stderr)
+        return 2
+    try:
+        print(run_folder.run_dir(label).resolve())
+    except OSError as exc:
+        print(f"run_load_tests.sh: cannot create the run folder: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def exec_command(command: Sequence[str]) -> int:
@@ -175,7 +169,7 @@ def parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info")
     info.add_argument("file", type=Path)
     info.add_argument("pairs", nargs="*")
-    sub.add_parser("redact").add_argument("url")
+    sub.add_parser("run-dir").add_argument("label")
     sub.add_parser("exec").add_argument("argv", nargs=argparse.REMAINDER)
     return root
 
@@ -202,9 +196,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return wait_health(args.url, args.pid, args.timeout)
     if args.command == "info":
         return merge_info(args.file, args.pairs)
-    if args.command == "redact":
-        print(redact(args.url))
-        return 0
+    if args.command == "run-dir":
+        return make_run_dir(args.label)
     return exec_command(args.argv)
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadkit.contract import api
+from loadkit.contract import api, jwt
 from loadkit.contract.token_store import LoginBudget, TokenStore, parse_rate
 
 logger = logging.getLogger("loadkit.contract.accounts")
@@ -334,9 +334,7 @@ def load_tokens(path: str, store: TokenStore) -> list[api.Account]:
 
 
 def _jwt_expiry(token: str) -> float | None:
-    from loadkit.probes.access_probes import _claims
-
-    exp = (_claims(token) or {}).get("exp")
+    exp = (jwt.claims(token) or {}).get("exp")
     return float(exp) if isinstance(exp, int | float) else None
 
 

@@ -14,7 +14,7 @@ from loadkit.locust_plugin import users
 from loadkit.locust_plugin.shapes import SHAPES
 from loadkit.locust_plugin.state import EXIT_USAGE, logger
 from loadkit.report.run_folder import writable_problem
-from loadkit.watch.monitor import is_loopback
+from loadkit.watch.loopback import is_loopback
 from loadkit.watch.targeting import Target, host_problem, preflight
 
 

@@ -120,15 +120,14 @@ class LocustRun:
             if monitor is not None:
                 monitor.stop()
 
-    def probe_extra(self, duration_s: float, resources: dict | None) -> dict:
+    def probe_extra(self, duration_s: float, resources: dict | None, summary: dict) -> dict:
         """The canary block and the per-endpoint CPU cost (time-share estimate) for the report."""
         extra = {}
         if self.live_canary is not None:
             extra["canary"] = self.live_canary.summary(self.canary_idle_ms)
         cpu = (resources or {}).get("cpu_avg_percent")
         if cpu is not None:
-            endpoints = self.recorder.summary(duration_s=duration_s)["endpoints"]
-            block = cost.time_share(endpoints, cpu / 100 * duration_s)
+            block = cost.time_share(summary["endpoints"], cpu / 100 * duration_s)
             if block is not None:
                 extra["cost"] = block
         return extra
@@ -191,6 +190,8 @@ class LocustRun:
         """The report in the shared schema (tool "locust"); ``interrupted`` when still running."""
         end = self.stopped_at or time.time()
         started = self.started_at or end
+        duration = max(0.0, end - started)
+        summary = self.recorder.summary(duration_s=duration)  # once: the report's, the cost's
         rows, skipped = self.thresholds()
         resources = self.server.summary() if self.server is not None else None
         if resources is not None:
@@ -201,8 +202,9 @@ class LocustRun:
             test_name=test_name,
             tool="locust",
             started_at=started,
-            duration_s=max(0.0, end - started),
+            duration_s=duration,
             recorder=self.recorder,
+            summary=summary,
             target=target,
             profile=self.profile.name,
             parameters=parameters,
@@ -214,7 +216,7 @@ class LocustRun:
             thresholds=rows,
             extra={
                 **extra,
-                **self.probe_extra(max(0.0, end - started), resources),
+                **self.probe_extra(duration, resources, summary),
                 "thresholds_skipped": skipped,
             },
         )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import uuid
 
 from locust import FastHttpUser
 from locust.exception import StopUser
@@ -177,16 +176,3 @@ class ApiUser(FastHttpUser):
                 shown = f"HTTP {resp.status_code}" if resp.status_code else "no response"
                 resp.failure(f"{shown}, expected {'/'.join(map(str, expect))}")
         return resp
-
-
-def multipart_file(field: str, filename: str, content_type: str, data: bytes) -> tuple[bytes, str]:
-    """(body, Content-Type header) of a multipart/form-data body holding one file part."""
-    boundary = uuid.uuid4().hex
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
-        f"Content-Type: {content_type}\r\n\r\n"
-    ).encode()
-    return (
-        head + data + f"\r\n--{boundary}--\r\n".encode(),
-        f"multipart/form-data; boundary={boundary}",
-    )

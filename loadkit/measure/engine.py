@@ -21,11 +21,11 @@ kernel's and nginx's as much as ours: wrk loses as much.
 Measuring: latency runs from just before a request is sent (closed model; connecting included when a
 connection must be opened) or from its INTENDED start (open model: coordinated-omission correction)
 to the last body byte. A failed request is data: connection refused or reset -> "connection",
-time-out -> "timeout" (no latency for either), unexpected status -> `metrics.classify`, a failed
-check -> "check". Every run is bounded: count and/or time, then at most `drain_s` for requests in
-flight at the deadline (the rest are abandoned and counted). A `stop` event ends a run early with
-``interrupted=True``; cancelling the task closes every connection and re-raises, and the caller's
-recorder keeps everything gathered until then.
+time-out -> "timeout" (no latency for either), unexpected status -> its kind, a failed check ->
+"check" (all recorded through `loadkit.measure.send`). Every run is bounded: count and/or time, then
+at most `drain_s` for requests in flight at the deadline (the rest are abandoned and counted). A
+`stop` event ends a run early with ``interrupted=True``; cancelling the task closes every connection
+and re-raises, and the caller's recorder keeps everything gathered until then.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from loadkit.measure.http import Connection, ConnectionPool, HttpClient, Request
-from loadkit.measure.recording import RunRecorder, classify
-from loadkit.report.redaction import redact
+from loadkit.measure.recording import RunRecorder
+from loadkit.measure.send import record_answer, record_no_answer
 
 Factory = Callable[[int], "Request | Awaitable[Request]"]
 
@@ -113,26 +113,25 @@ class _Run:
             return conn
         latency = time.perf_counter() - started
         status = conn.status
-        kind = classify(status, req.expect)
-        message = ""
-        if kind is not None:
-            message = redact(f"{status} {body[:200].decode('utf-8', 'replace')}")
-        else:
-            message = _run_checks(req, status, body, conn.headers)
-            kind = "check" if message else None
+        headers = conn.headers
+        kind = record_answer(
+            self.recorder,
+            req.endpoint,
+            latency,
+            status,
+            expect=req.expect,
+            at=at,
+            body=body,
+            check=lambda: _run_checks(req, status, body, headers),
+        )
         self.completed += 1
         self.errors += kind is not None
-        self.recorder.record(
-            req.endpoint, latency, status=status, error_kind=kind, message=message, at=at
-        )
         return conn
 
     def _record_failure(self, req: Request, exc: BaseException, at: float) -> None:
-        kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
-        message = redact(f"{type(exc).__name__}: {exc}")[:200]
+        record_no_answer(self.recorder, req.endpoint, exc, at=at)
         self.completed += 1
         self.errors += 1
-        self.recorder.record(req.endpoint, None, error_kind=kind, message=message, at=at)
 
     def wall(self, perf: float) -> float:
         return self.wall0 + (perf - self.t0)
@@ -148,7 +147,7 @@ def _run_checks(req: Request, status: int, body: bytes, headers: dict | None) ->
         except Exception as exc:  # a scenario's check must not end the run
             message = f"check raised {type(exc).__name__}: {exc}"
         if message:
-            return redact(str(message))[:200]
+            return str(message)[:200]
     return ""
 
 

@@ -5,30 +5,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Collection
-from datetime import UTC, datetime
 
 from loadkit.measure.histogram import LatencyHistogram, latency_fields, us_to_ms
+from loadkit.measure.values import iso_utc
+from loadkit.report.redaction import redact
 
 ERROR_KINDS = ("http_4xx", "http_5xx", "connection", "timeout", "check")
 _MESSAGE_LIMIT = 500
-
-
-def classify(status: int | None, expected: int | Collection[int]) -> str | None:
-    """Return the error kind of a response, or None when it is the expected (successful) one.
-
-    No status means no response came: "connection" (a caller that saw a time-out passes "timeout").
-    A status that is not expected is an error even when 2xx (kind "check"); 4xx and 5xx keep theirs.
-    """
-    if status is None:
-        return "connection"
-    if status == expected if isinstance(expected, int) else status in expected:
-        return None
-    if 400 <= status < 500:
-        return "http_4xx"
-    if status >= 500:
-        return "http_5xx"
-    return "check"
 
 
 class _Latencies:
@@ -55,10 +38,6 @@ class _Latencies:
         item.requests, item.failures = int(d["requests"]), int(d["failures"])
         item.hist = LatencyHistogram.from_dict(d["hist"])
         return item
-
-
-def _iso(wall_time: float) -> str:
-    return datetime.fromtimestamp(wall_time, UTC).isoformat(timespec="milliseconds")
 
 
 class RunRecorder:
@@ -138,11 +117,11 @@ class RunRecorder:
         if len(self.errors) < self.error_sample_limit:
             self.errors.append(
                 {
-                    "time": _iso(at),
+                    "time": iso_utc(at),
                     "endpoint": endpoint,
                     "kind": kind,
                     "status": status,
-                    "message": str(message)[:_MESSAGE_LIMIT],
+                    "message": redact(str(message))[:_MESSAGE_LIMIT] if message else "",
                 }
             )
 

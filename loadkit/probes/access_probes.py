@@ -3,34 +3,14 @@ token on the contract's protected routes, and the verdict on what came back."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 
-from loadkit.contract import api
+from loadkit.contract import api, jwt
 from loadkit.measure.http import encode_multipart
 from loadkit.probes.probe_requests import MAX_IDS_SHOWN, NOT_YOURS, REFUSED, ProbeRequest, Victim
 
 # Tokens ------------------------------------------------------------------------------------------
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _claims(token: str) -> dict | None:
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = json.loads(_unb64(parts[1]))
-    except ValueError:
-        return None
-    return claims if isinstance(claims, dict) else None
 
 
 def forged_tokens(access_token: str) -> dict[str, str]:
@@ -40,16 +20,16 @@ def forged_tokens(access_token: str) -> dict[str, str]:
     token stands in for them.
     """
     flipped = access_token[:-1] + ("A" if access_token[-1:] != "A" else "B")
-    claims = _claims(access_token)
+    claims = jwt.claims(access_token)
     if claims is None:
         return {"tampered token": flipped, "truncated token": access_token[:-8]}
     head, _, sig = access_token.split(".")
     expired = {**claims, "exp": int(time.time()) - 3600, "iat": int(time.time()) - 7200}
-    unsigned_head = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    unsigned_head = jwt.b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
     return {
         "tampered token": flipped,
-        "expired token": f"{head}.{_b64(json.dumps(expired).encode())}.{sig}",
-        "unsigned token": f"{unsigned_head}.{_b64(json.dumps(claims).encode())}.",
+        "expired token": f"{head}.{jwt.b64(json.dumps(expired).encode())}.{sig}",
+        "unsigned token": f"{unsigned_head}.{jwt.b64(json.dumps(claims).encode())}.",
     }
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from loadkit.contract import api
 from loadkit.measure.http import HttpClient, Request
-from loadkit.measure.recording import classify
+from loadkit.measure.send import record_answer, record_no_answer, send_once
 from loadkit.probes import probe_requests, upload_probes
-from loadkit.verdicts.ratelimit_verdict import LimitProbe
+from loadkit.verdicts.rate_limit import LimitProbe
 
 CHUNK = 256 * 1024
 EARLY_ANSWER_S = 0.5  # a server checking Content-Length answers before any body byte
@@ -53,32 +53,19 @@ async def send(
     client: HttpClient, recorder, p: probe_requests.ProbeRequest, *, timeout_s: float, judge=None
 ) -> Reply:
     """Send one probe request and record it; ``judge(status, body)`` names a failure."""
-    at, started = time.time(), time.perf_counter()
-    try:
-        conn = await client.connect()
-    except (OSError, TimeoutError) as exc:
-        recorder.record(p.endpoint, None, message=f"{p.label}: {type(exc).__name__}", at=at)
+    at = time.time()
+    answer = await send_once(client, _request(client, p), timeout_s=timeout_s)
+    if answer.error is not None:
+        record_no_answer(recorder, p.endpoint, answer.error, at=at, label=p.label)
         return Reply(None, at=at)
-    try:
-        body = await conn.exchange(_request(client, p), client.host_block, timeout_s)
-    except (OSError, TimeoutError) as exc:
-        kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
-        recorder.record(p.endpoint, None, error_kind=kind, message=f"{p.label}: {kind}", at=at)
-        return Reply(None, at=at)
-    finally:
-        conn.close()
-    status, headers = conn.status, dict(conn.headers or {})
-    message = judge(status, body) if judge else None
-    kind = "check" if message else classify(status, p.expect)
-    message = message or (f"{p.label}: answered {status}" if kind else "")
-    recorder.record(
-        p.endpoint,
-        time.perf_counter() - started,
-        status=status,
-        error_kind=kind,
-        message=message,
-        at=at,
-    )
+    status, body, headers = answer.status, answer.body, answer.headers
+    verdict = judge(status, body) if judge else None
+    if verdict:  # the probe's verdict outranks the status: a defect is a failed check
+        recorder.record(p.endpoint, answer.latency_s, status=status,
+                        error_kind="check", message=verdict, at=at)  # fmt: skip
+    else:
+        record_answer(recorder, p.endpoint, answer.latency_s, status,
+                      expect=p.expect, at=at, body=body, label=p.label)  # fmt: skip
     return Reply(status, body, headers, at)
 
 
@@ -179,28 +166,26 @@ async def oversized_upload(
     endpoint = api.endpoint("POST", api.SESSION_UPLOAD)
     try:
         reader, writer = await _open(client)
-    except (OSError, TimeoutError):
-        recorder.record(endpoint, None, message="oversized upload: cannot connect", at=at)
+    except (OSError, TimeoutError) as exc:
+        record_no_answer(recorder, endpoint, exc, at=at, label="oversized upload")
         return None, 0
     status_line = asyncio.ensure_future(reader.readline())
+    sent, failure = 0, None
     try:
         sent = await _stream(writer, head, declared - len(preamble), status_line, time_s)
         line = await asyncio.wait_for(status_line, timeout_s)
-    except (OSError, TimeoutError):
-        line = b""
+    except (OSError, TimeoutError) as exc:
+        line, failure = b"", exc
     finally:
         status_line.cancel()
         writer.close()
     status = _status(line)
-    kind = classify(status, 413)
-    recorder.record(
-        endpoint,
-        time.perf_counter() - started if status else None,
-        status=status,
-        error_kind=kind,
-        message="" if not kind else f"oversized upload: {status}",
-        at=at,
-    )
+    if status is None:
+        failure = failure or ConnectionError("closed without a status line")
+        record_no_answer(recorder, endpoint, failure, at=at, label="oversized upload")
+    else:
+        record_answer(recorder, endpoint, time.perf_counter() - started, status, expect=413,
+                      at=at, label="oversized upload")  # fmt: skip
     return status, sent
 
 

@@ -7,7 +7,8 @@ import json
 from dataclasses import dataclass
 
 from loadkit.contract import api
-from loadkit.verdicts.ratelimit_verdict import LimitProbe, boundary_crossed, max_in_window
+from loadkit.verdicts import rate_limit
+from loadkit.verdicts.rate_limit import LimitProbe
 
 # Limiter semantics -------------------------------------------------------------------------------
 
@@ -67,37 +68,15 @@ def with_limit(route: LimitedRoute, limit: int | None, window_s: float | None) -
 
 def judge_limit(route: LimitedRoute, probes: list[LimitProbe]) -> tuple[list[dict], list[str]]:
     """The limit holds, refusals are 429 with an integer Retry-After, nothing else came back."""
-    let_through = [p for p in probes if p.status in route.counted]
-    allowed = max_in_window([p.at for p in let_through], route.window_s)
-    crossed = boundary_crossed(
-        [LimitProbe(p.at, 200 if p.status in route.counted else p.status) for p in probes]
-    )
-    ceiling = 2 * route.limit if crossed else route.limit
-    refusals = [p for p in probes if p.status == 429]
-    bare = [p for p in refusals if not (p.retry_after or "").strip().isdigit()]
-    odd = sorted({str(p.status) for p in probes if p.status not in route.counted | {429}})
     where = f"{route.endpoint} (limit {route.limit} per {route.window_s:g} s by {route.keyed_by})"
-    rows = [
-        _row(f"{route.name}_allowed_in_any_window_max", ceiling, allowed),
-        _row(f"{route.name}_refused_429_min", 1, len(refusals), minimum=True),
-        _row(f"{route.name}_refusals_without_retry_after_max", 0, len(bare)),
-        _row(f"{route.name}_unexpected_responses_max", 0, len(odd)),
-    ]
-    problems = []
-    if allowed > ceiling:
-        problems.append(f"limiter defect on {where}: {allowed} let through within one window")
-    if not refusals:
-        problems.append(f"limiter defect on {where}: none of {len(probes)} requests got a 429")
-    if bare:
-        problems.append(f"limiter defect on {where}: {len(bare)} 429s lack an integer Retry-After")
-    if odd:
-        problems.append(f"limiter defect on {where}: past the limit it answered {', '.join(odd)}")
-    return rows, problems
-
-
-def _row(metric: str, limit: float, actual: float, *, minimum: bool = False) -> dict:
-    passed = actual >= limit if minimum else actual <= limit
-    return {"metric": metric, "limit": limit, "actual": actual, "passed": passed}
+    return rate_limit.judge_route(
+        probes,
+        name=route.name,
+        where=where,
+        limit=route.limit,
+        window_s=route.window_s,
+        counted=route.counted,
+    )
 
 
 def token_in_body(body: bytes) -> bool:

@@ -10,12 +10,13 @@ off the data. A chart whose series holds no value (server figures of a remote ta
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+
+from loadkit.report.run_folder import safe_name
 
 matplotlib.use("Agg")
 
@@ -52,11 +53,6 @@ DISTRIBUTION = "distribution"
 ALL_CHARTS = (DISTRIBUTION, *CHARTS)
 RATE_FIELDS = ("requests", "errors")  # counts per step in the fine series: drawn per second
 FEW_POINTS = 30  # below this many points a line also gets markers
-
-
-def safe_name(name: str) -> str:
-    """A file-name-safe form of a scenario name."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "run"
 
 
 def _points(
@@ -196,7 +192,7 @@ def draw_distribution(block: Mapping[str, Any], title: str, path: Path) -> Path:
 def draw_all(report: Mapping[str, Any], directory: Path) -> dict[str, Path]:
     """Every chart the report has data for: {chart key: PNG path}."""
     series, step = series_of(report)
-    name = safe_name(str(report.get("test_name", "run")))
+    name = safe_name(str(report.get("test_name", "run")), brackets=False)
     drawn = {}
     block = report.get("latency_distribution") or {}
     if block.get("counts") and sum(block["counts"]):

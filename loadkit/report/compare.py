@@ -13,7 +13,6 @@ lower is worse.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadkit.measure.values import number
 from loadkit.report.run_folder import RunFolderError, load_reports
 
 HIGHER_IS_BETTER = frozenset({"requests_per_second", "success_rate_percent"})
@@ -103,12 +103,6 @@ def tolerances_for(table: Mapping[str, Any]) -> list[Tolerance]:
     return [parse_tolerance(metric, spec) for metric, spec in table.items()]
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        return None
-    return float(value)
-
-
 def is_regression(metric: str, old: float, new: float, tolerance: Tolerance) -> bool:
     """Whether ``new`` is worse than ``old`` by more than the tolerance allows."""
     worsening = old - new if metric in HIGHER_IS_BETTER else new - old
@@ -120,7 +114,7 @@ def compare_scenario(old: Mapping[str, Any], new: Mapping[str, Any], table: Mapp
     scenario = str(new.get("test_name"))
     deltas = []
     for tolerance in tolerances_for(table):
-        a, b = _number(old.get(tolerance.metric)), _number(new.get(tolerance.metric))
+        a, b = number(old.get(tolerance.metric)), number(new.get(tolerance.metric))
         if a is None or b is None:
             continue
         regression = is_regression(tolerance.metric, a, b, tolerance)

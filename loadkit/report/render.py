@@ -36,7 +36,7 @@ from loadkit.report.render_verdicts import (
 from loadkit.report.run_folder import RunFolderError, load_reports, load_run_info
 from loadkit.report.schema import RESOURCE_FIELDS
 from loadkit.verdicts import bottlenecks
-from loadkit.watch.monitor import is_loopback
+from loadkit.watch.loopback import is_loopback
 
 SUMMARY_FIELDS = (
     ("requests", "total_requests"),

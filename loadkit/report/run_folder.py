@@ -19,8 +19,15 @@ def utc_stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._\[\]-]+", "_", name).strip("._") or "run"
+def safe_name(name: str, *, brackets: bool = True) -> str:
+    """A path-safe form of a name: other characters become "_" (brackets too unless kept)."""
+    unsafe = r"[^A-Za-z0-9._\[\]-]+" if brackets else r"[^A-Za-z0-9._-]+"
+    return re.sub(unsafe, "_", name).strip("._") or "run"
+
+
+def safe_test_name(node: str) -> str:
+    """A test's report name: "f.py::test_x[param]" or "test_x[param]" -> "x[param]"."""
+    return safe_name(node.rsplit("::", 1)[-1].removeprefix("test_"))
 
 
 def results_root() -> Path:

@@ -10,9 +10,10 @@ run.json) is ``not_run``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from loadkit.report.run_folder import safe_test_name
 
 PASSED, FAILED, SKIPPED, NOT_RUN = "passed", "failed", "skipped", "not_run"
 VERDICTS = (PASSED, FAILED, SKIPPED, NOT_RUN)
@@ -80,7 +81,7 @@ def not_run_entries(info: Mapping[str, Any], reported: Sequence[str]) -> list[di
     for entry in info.get("scenarios") or []:
         if not isinstance(entry, Mapping) or entry.get("verdict") != NOT_RUN:
             continue
-        name = str(entry.get("test_name") or name_of_node(str(entry.get("node", "?"))))
+        name = str(entry.get("test_name") or safe_test_name(str(entry.get("node", "?"))))
         if name in reported:
             continue
         code = entry.get("exit_code")
@@ -88,9 +89,3 @@ def not_run_entries(info: Mapping[str, Any], reported: Sequence[str]) -> list[di
         reason = f"exit {code}: {line}" if code is not None else line
         out.append({"test_name": name, "verdict": NOT_RUN, "reason": reason})
     return out
-
-
-def name_of_node(node: str) -> str:
-    """A pytest node id's report name: "f.py::test_x[p]" -> "x[p]" (as outcome.safe_test_name)."""
-    name = node.rsplit("::", 1)[-1].removeprefix("test_")
-    return re.sub(r"[^A-Za-z0-9._\[\]-]+", "_", name)

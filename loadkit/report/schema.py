@@ -4,12 +4,11 @@ monitors' blocks, with the verdict beside ``passed``."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from loadkit.measure.recording import RunRecorder
+from loadkit.measure.values import iso_utc
 from loadkit.report import distribution, scenario_verdict
 from loadkit.report.environment import environment_info
-from loadkit.report.redaction import redact
 
 SCHEMA = "therapybridge-loadtest/1"
 RESOURCE_FIELDS = (
@@ -39,10 +38,6 @@ SERVER_SERIES_FIELDS = (
     "pool_open",
     "pool_overflow",
 )
-
-
-def _iso(wall_time: float) -> str:
-    return datetime.fromtimestamp(wall_time, UTC).isoformat(timespec="milliseconds")
 
 
 def _resources_block(resources: dict | None) -> dict:
@@ -133,13 +128,15 @@ def build_report(
     server_series: list[dict] | None = None,
     thresholds: list[dict] | None = None,
     extra: dict | None = None,
+    summary: dict | None = None,
 ) -> dict:
-    """A report with every schema field in the schema's order; ``extra`` keys come last."""
-    summary = recorder.summary(duration_s=duration_s)
+    """A report with every schema field in the schema's order; ``extra`` keys come last.
+
+    ``summary`` is the recorder's summary when the caller built it already (and judged its
+    thresholds on it): the report is written with that one, not a second one."""
+    summary = dict(summary if summary is not None else recorder.summary(duration_s=duration_s))
     t0 = recorder.t0 if recorder.t0 is not None else started_at
     summary["timeseries"] = merge_timeseries(summary["timeseries"], server_series or [], t0)
-    for error in summary["errors"]:
-        error["message"] = redact(error["message"])
     thresholds = [_measured(dict(t), summary) for t in thresholds or []]
     fine = distribution.fine_timeseries(
         getattr(recorder, "samples", None) or [], server_series or [], t0, duration_s
@@ -151,11 +148,11 @@ def build_report(
         "schema": SCHEMA,
         "test_name": test_name,
         "tool": tool,
-        "started_at": _iso(started_at),
+        "started_at": iso_utc(started_at),
         "duration_seconds": round(duration_s, 3),
         "warmup_seconds": warmup_s,
         "interrupted": interrupted,
-        "target": redact(target),
+        "target": target,
         "profile": profile,
         "parameters": dict(parameters),
         **summary,

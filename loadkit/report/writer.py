@@ -13,21 +13,34 @@ from loadkit.report.redaction import is_secret_key, redact
 from loadkit.report.run_folder import run_dir, safe_name
 from loadkit.report.schema import SCHEMA
 
+RECORDED_MESSAGES = "errors"  # the recorder's error samples: their messages were redacted on entry
 
-def _clean(value: object) -> object:
+
+def _clean(value: object, *, redacting: bool = True) -> object:
     """Make a report value JSON-safe: NaN/inf to None, secrets redacted from every string value."""
     if isinstance(value, dict):
         return {
-            str(k): ("[REDACTED]" if is_secret_key(k) and v else _clean(v))
+            str(k): ("[REDACTED]" if is_secret_key(k) and v else _clean(v, redacting=redacting))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [_clean(v, redacting=redacting) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(value, str):
+    if isinstance(value, str) and redacting:
         return redact(value)
     return value
+
+
+def _clean_report(report: dict) -> dict:
+    """The report made JSON-safe, each secret redacted once: the recorder's error messages were
+    redacted when recorded, every other string is redacted here."""
+    return {
+        str(k): _clean(v, redacting=k != RECORDED_MESSAGES)
+        if not is_secret_key(k)
+        else "[REDACTED]"
+        for k, v in report.items()
+    }
 
 
 def report_path(report: dict, directory: Path) -> Path:
@@ -41,7 +54,7 @@ def write_report(report: dict, directory: Path | None = None) -> Path:
         Path(directory) if directory is not None else run_dir(str(report.get("tool", "run")))
     )
     directory.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_clean(report), indent=2, allow_nan=False) + "\n"
+    text = json.dumps(_clean_report(report), indent=2, allow_nan=False) + "\n"
     path = report_path(report, directory)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     try:

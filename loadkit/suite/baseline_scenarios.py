@@ -8,7 +8,8 @@ import time
 
 from loadkit.contract import api
 from loadkit.measure.http import HttpClient, Request
-from loadkit.suite.harness import Ctx, check_read_limits, closed_run, monitored, run_summary
+from loadkit.measure.send import record_answer, record_no_answer
+from loadkit.suite.harness import Ctx, check_read_limits, closed_run, monitored
 from loadkit.suite.outcome import Outcome
 from loadkit.verdicts import slo
 
@@ -58,7 +59,7 @@ async def connection_stability(ctx: Ctx, outcome: Outcome) -> None:
         outcome.duration_s = time.time() - started
     outcome.extra["connections_opened"] = opened
     check_read_limits(outcome, ctx.profile)
-    outcome.thresholds += slo.check(run_summary(outcome), {"error_rate_percent": 0})
+    outcome.thresholds += slo.check(outcome.summary(), {"error_rate_percent": 0})
     outcome.thresholds += slo.check({"connections_opened": opened}, {"connections_opened": 1})
 
 
@@ -68,7 +69,7 @@ async def _reconnect(client: HttpClient, old, outcome: Outcome, route: str):
     try:
         return await client.connect()
     except (OSError, TimeoutError) as exc:
-        outcome.recorder.record(api.endpoint("GET", route), None, message=str(exc))
+        record_no_answer(outcome.recorder, api.endpoint("GET", route), exc, at=time.time())
         return None
 
 
@@ -79,12 +80,11 @@ async def _one_on(client: HttpClient, conn, route: str, outcome: Outcome, timeou
     at, t = time.time(), time.perf_counter()
     req = Request("GET", client.prefix + route, api.endpoint("GET", route))
     try:
-        await conn.exchange(req, client.host_block, timeout_s)
+        body = await conn.exchange(req, client.host_block, timeout_s)
     except (OSError, TimeoutError) as exc:
-        kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
-        outcome.recorder.record(req.endpoint, None, error_kind=kind, message=str(exc), at=at)
+        record_no_answer(outcome.recorder, req.endpoint, exc, at=at)
         return None
-    kind = None if conn.status == 200 else ("http_5xx" if conn.status >= 500 else "http_4xx")
-    outcome.recorder.record(req.endpoint, time.perf_counter() - t, status=conn.status,
-                            error_kind=kind, message=str(conn.status), at=at)  # fmt: skip
+    latency = time.perf_counter() - t
+    record_answer(outcome.recorder, req.endpoint, latency, conn.status, expect=req.expect, at=at,
+                  body=body)  # fmt: skip
     return conn

@@ -29,7 +29,7 @@ from loadkit.suite.session import (
     with_seed_fallback,
 )
 from loadkit.verdicts import cost, pool_visibility, slo
-from loadkit.verdicts.ratelimit_verdict import LimitProbe
+from loadkit.verdicts.rate_limit import LimitProbe
 from loadkit.watch import canary, monitor
 from loadkit.watch.targeting import Target
 
@@ -111,9 +111,7 @@ def _add_cost(outcome: Outcome) -> None:
         users = outcome.parameters.get("users")
         outcome.extra.setdefault(
             "pool_visibility",
-            pool_visibility.judge(
-                outcome.db_pool, outcome.server_series, run_summary(outcome), users
-            ),
+            pool_visibility.judge(outcome.db_pool, outcome.server_series, outcome.summary(), users),
         )
     samples = getattr(outcome.recorder, "samples", None)
     if samples and outcome.server_series:
@@ -188,14 +186,9 @@ async def closed_run(
     return result
 
 
-def run_summary(outcome: Outcome) -> dict:
-    duration = outcome.duration_s or (time.time() - outcome.started_at)
-    return outcome.recorder.summary(duration_s=duration)
-
-
 def check_read_limits(outcome: Outcome, profile: slo.Profile, group: str = "read") -> None:
     """Add the profile's limits of ``group`` against this run's summary."""
-    outcome.thresholds += slo.check(run_summary(outcome), profile.limits(group))
+    outcome.thresholds += slo.check(outcome.summary(), profile.limits(group))
 
 
 def _json_list(body: bytes) -> list:
@@ -255,16 +248,15 @@ async def upload_requests(ctx: Ctx, accounts, size: int, owned: list) -> list[Re
         patient = await ctx.auth.patient_id(account)
         file = (f"loadtest-{i:03d}.wav", api.wav_bytes(size, seed=i), api.UPLOAD_CONTENT_TYPE)
         uploads.append(
-            Request.multipart(
-                "POST",
-                api.upload_path(patient),
-                files={api.UPLOAD_FIELD: file},
-                endpoint=UPLOAD,
-                headers=headers,
-                check=_session_id_catcher(owned, headers),
-            )
+            upload_request(patient, file, headers, check=_session_id_catcher(owned, headers))
         )
     return uploads
+
+
+def upload_request(patient: str, file: tuple[str, bytes, str], headers: dict, **kw) -> Request:
+    """A multipart upload of ``file`` (name, bytes, type) for ``patient``, named by the route."""
+    return Request.multipart("POST", api.upload_path(patient), files={api.UPLOAD_FIELD: file},
+                             endpoint=UPLOAD, headers=headers, **kw)  # fmt: skip
 
 
 async def poll_until_processed(

@@ -12,7 +12,6 @@ from loadkit.measure.trace import TracingRecorder, thirds_p95_ms
 from loadkit.suite.harness import (
     FAILED_MESSAGES,
     RATE_LIMIT_PARAMS,
-    UPLOAD,
     Ctx,
     ProbeRecorder,
     check_read_limits,
@@ -21,14 +20,14 @@ from loadkit.suite.harness import (
     in_turn,
     monitored,
     poll_until_processed,
-    run_summary,
     session_reads,
+    upload_request,
     upload_requests,
 )
 from loadkit.suite.outcome import Outcome
 from loadkit.suite.session import with_seed_fallback
 from loadkit.verdicts import defects, slo
-from loadkit.verdicts.ratelimit_verdict import judge
+from loadkit.verdicts.rate_limit import judge
 
 # 1. concurrent health checks ----------------------------------------------------------------------
 
@@ -91,7 +90,7 @@ def _judge_uploads(ctx: Ctx, outcome: Outcome, n: int, ids, final, timeout_s: fl
         "unfinished": len(ids) - len(final),
         "timeout_s": timeout_s,
     }
-    outcome.thresholds += slo.check(run_summary(outcome), ctx.profile.limits("upload"))
+    outcome.thresholds += slo.check(outcome.summary(), ctx.profile.limits("upload"))
     outcome.thresholds += slo.check(
         {"sessions_processed": processed}, {"min:sessions_processed": n}
     )
@@ -115,20 +114,12 @@ async def _limit_requests(ctx: Ctx, which: str, recorder: ProbeRecorder) -> list
     patient = await ctx.auth.patient_id(account)
     file = ("limit.wav", api.wav_bytes(4096, seed=99), api.UPLOAD_CONTENT_TYPE)
     return [
-        Request.multipart(
-            "POST",
-            api.upload_path(patient),
-            files={api.UPLOAD_FIELD: file},
-            endpoint=UPLOAD,
-            headers=headers,
-            expect=expect,
-            header_check=recorder.header_check,
-        )
+        upload_request(patient, file, headers, expect=expect, header_check=recorder.header_check)
     ]
 
 
 async def rate_limit_enforcement(ctx: Ctx, outcome: Outcome, which: str) -> None:
-    """Rapid requests on a reserved account past ``limit``; judged by `ratelimit_verdict`."""
+    """Rapid requests on a reserved account past ``limit``; judged by `verdicts.rate_limit`."""
     sizes = ctx.profile.scenario(RATE_LIMIT_PARAMS[which])
     n, limit, window = int(sizes["requests"]), int(sizes["limit"]), float(sizes["window_s"])
     if ctx.plan.reserved_for(1) is None:
@@ -184,7 +175,7 @@ async def database_pool_stress(ctx: Ctx, outcome: Outcome) -> None:
 
 def _judge_pool(ctx: Ctx, outcome: Outcome) -> None:
     """Pool time-outs (counter growth, 503s) and any 5xx fail; a full pool alone is saturation."""
-    summary = run_summary(outcome)
+    summary = outcome.summary()
     limits = ctx.profile.limits("pool")
     allowed_timeouts = limits.pop("exhaustion_events", 0)
     outcome.thresholds += slo.check(summary, limits)
@@ -263,7 +254,7 @@ async def memory_leak_detection(ctx: Ctx, outcome: Outcome) -> None:
 
 def _judge_memory(ctx: Ctx, outcome: Outcome) -> None:
     growth = (outcome.resources or {}).get("memory_growth_mb")
-    outcome.thresholds += slo.check(run_summary(outcome), {"error_rate_percent": 1.0})
+    outcome.thresholds += slo.check(outcome.summary(), {"error_rate_percent": 1.0})
     if growth is None:
         reason = (outcome.resources or {}).get("unavailable_reason", "server memory not measured")
         outcome.skip_reason = f"memory growth not asserted: {reason}"

@@ -10,7 +10,6 @@ a problem ("inconclusive"), so such a probe is never passed by thresholds that s
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,10 +42,23 @@ class Outcome:
     extra: dict = field(default_factory=dict)
     defects: list[dict] = field(default_factory=list)  # loadkit.verdicts.defects records
     limit_shaped: str | None = None  # why the limit, keyed by address, shaped the figures
+    _summary: tuple[tuple, dict] | None = field(default=None, repr=False, compare=False)
+
+    def duration(self) -> float:
+        """The run's length: as set by the scenario, else the time since it started."""
+        return self.duration_s if self.duration_s is not None else time.time() - self.started_at
+
+    def summary(self) -> dict:
+        """The recorder's summary, built once: the thresholds are judged on it and the report is
+        written with it (built again only when the recorder, its count or the duration changed)."""
+        key = (id(self.recorder), self.recorder.total, self.duration_s)
+        if self._summary is None or self._summary[0] != key:
+            self._summary = (key, self.recorder.summary(duration_s=self.duration()))
+        return self._summary[1]
 
     def build(self) -> dict:
-        """The report dict (duration: as set by the scenario, else time since start)."""
-        duration = self.duration_s if self.duration_s is not None else time.time() - self.started_at
+        """The report dict, from the same summary the thresholds were judged on."""
+        summary = self.summary()
         extra = {"problems": list(self.problems), **self.extra, "defects": list(self.defects)}
         extra["limit_shaped"] = self.limit_shaped is not None
         if self.limit_shaped:
@@ -63,8 +75,9 @@ class Outcome:
             test_name=self.test_name,
             tool="pytest",
             started_at=self.started_at,
-            duration_s=duration,
+            duration_s=self.duration(),
             recorder=self.recorder,
+            summary=summary,
             target=self.target,
             profile=self.profile,
             parameters=self.parameters,
@@ -76,12 +89,6 @@ class Outcome:
             thresholds=thresholds,
             extra=extra,
         )
-
-
-def safe_test_name(nodeid_name: str) -> str:
-    """A test's report name: "test_x[param]" -> "x[param]", path-unsafe characters replaced."""
-    name = nodeid_name.removeprefix("test_")
-    return re.sub(r"[^A-Za-z0-9._\[\]-]+", "_", name)
 
 
 @contextmanager

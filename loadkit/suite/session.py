@@ -25,6 +25,7 @@ from loadkit.contract import api
 from loadkit.contract.accounts import Roles, SeedEnd, TokenManager
 from loadkit.contract.token_store import locked, read_json, write_json
 from loadkit.measure.http import HttpClient, Request, ssl_context
+from loadkit.measure.send import send_once
 
 SETUP_RETRY_MAX_S = 90.0
 ADDRESS_KEYED_POOL = 3  # general accounts kept once limits are keyed by address (access probe: 2)
@@ -54,17 +55,9 @@ async def fetch_full(client: HttpClient, request: Request, *, timeout_s: float):
     if client.prefix:
         request = Request(request.method, client.prefix + request.path, request.endpoint,
                           request.headers, request.body, request.expect)  # fmt: skip
-    try:
-        conn = await client.connect()
-    except (OSError, TimeoutError) as exc:
-        return None, b"", f"{type(exc).__name__}: {exc}", {}
-    try:
-        body = await conn.exchange(request, client.host_block, timeout_s)
-        return conn.status, body, "", dict(conn.headers or {})
-    except (OSError, TimeoutError) as exc:
-        return None, b"", f"{type(exc).__name__}: {exc}", {}
-    finally:
-        conn.close()
+    answer = await send_once(client, request, timeout_s=timeout_s)
+    error = "" if answer.error is None else f"{type(answer.error).__name__}: {answer.error}"
+    return answer.status, answer.body, error, answer.headers
 
 
 def _json(body: bytes) -> object:

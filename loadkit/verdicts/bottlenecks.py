@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadkit.measure.values import number
 from loadkit.verdicts.evidence import enough, too_few
 
 # A slow endpoint "dominates" when it takes at least this share of all response time...
@@ -36,19 +37,12 @@ class Finding:
     evidence: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
-def _num(value: Any) -> float | None:
-    """The value as a float, or None when it is missing or not a number."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
 def pool_saturation(report: Mapping[str, Any]) -> Finding | None:
     """Pool saturated: connections in use peaked at capacity, or exhaustion events occurred."""
     pool = report.get("db_pool") or {}
-    size, overflow = _num(pool.get("size")), _num(pool.get("max_overflow"))
-    peak, events = _num(pool.get("checked_out_max")), _num(pool.get("exhaustion_events")) or 0
-    capacity = _num(pool.get("capacity"))
+    size, overflow = number(pool.get("size")), number(pool.get("max_overflow"))
+    peak, events = number(pool.get("checked_out_max")), number(pool.get("exhaustion_events")) or 0
+    capacity = number(pool.get("capacity"))
     if capacity is None and size is not None and overflow is not None:
         capacity = size + overflow
     at_capacity = capacity is not None and peak is not None and peak >= capacity
@@ -74,7 +68,7 @@ def _time_shares(endpoints: Mapping[str, Any]) -> list[tuple[str, float, float, 
     """(endpoint, share of response time, share of requests, avg ms) for each endpoint."""
     rows = []
     for name, stats in endpoints.items():
-        requests, avg = _num(stats.get("requests")), _num(stats.get("response_time_avg_ms"))
+        requests, avg = number(stats.get("requests")), number(stats.get("response_time_avg_ms"))
         if requests and avg is not None:
             rows.append((name, requests * avg, requests, avg))
     total_time = sum(r[1] for r in rows)
@@ -88,7 +82,7 @@ def dominant_endpoints(report: Mapping[str, Any]) -> list[Finding]:
     """Endpoints taking most of the response time for a small share of requests (e.g. login)."""
     findings = []
     resources = report.get("resources") or {}
-    cpu = _num(resources.get("cpu_avg_percent")) if enough(resources.get("cpu_samples")) else None
+    cpu = number(resources.get("cpu_avg_percent")) if enough(resources.get("cpu_samples")) else None
     for name, time_share, request_share, avg in _time_shares(report.get("endpoints") or {}):
         if len(report.get("endpoints") or {}) < 2 or time_share < DOMINANT_TIME_SHARE:
             continue
@@ -110,7 +104,7 @@ def dominant_endpoints(report: Mapping[str, Any]) -> list[Finding]:
 def server_cpu(report: Mapping[str, Any]) -> Finding | None:
     """Server CPU at or above the CPU-bound mark (percent of one core), from enough samples."""
     resources = report.get("resources") or {}
-    cpu, samples = _num(resources.get("cpu_avg_percent")), resources.get("cpu_samples")
+    cpu, samples = number(resources.get("cpu_avg_percent")), resources.get("cpu_samples")
     if cpu is None or cpu < SERVER_CPU_BOUND_PERCENT:
         return None
     evidence = {"cpu_avg_percent": cpu, "cpu_samples": samples}
@@ -127,8 +121,8 @@ def server_cpu(report: Mapping[str, Any]) -> Finding | None:
 
 def rate_limit_share(report: Mapping[str, Any]) -> Finding | None:
     """Share of 429 answers among all requests; says when the limit shaped the figures."""
-    total = _num(report.get("total_requests")) or 0
-    limited = _num((report.get("status_codes") or {}).get("429")) or 0
+    total = number(report.get("total_requests")) or 0
+    limited = number((report.get("status_codes") or {}).get("429")) or 0
     if total <= 0 or limited <= 0:
         return None
     share = limited / total
@@ -141,7 +135,7 @@ def rate_limit_share(report: Mapping[str, Any]) -> Finding | None:
 
 def errors_by_kind(report: Mapping[str, Any]) -> Finding | None:
     """Non-zero error counts by kind (http_4xx, http_5xx, connection, timeout, check)."""
-    kinds = {k: v for k, v in (report.get("errors_by_kind") or {}).items() if _num(v)}
+    kinds = {k: v for k, v in (report.get("errors_by_kind") or {}).items() if number(v)}
     if not kinds:
         return None
     parts = ", ".join(f"{kind} {count:g}" for kind, count in sorted(kinds.items()))
@@ -153,7 +147,7 @@ def generator_saturated(report: Mapping[str, Any]) -> Finding | None:
     resources = report.get("resources") or {}
     if not resources.get("generator_saturated"):
         return None
-    cpu = _num(resources.get("generator_cpu_percent"))
+    cpu = number(resources.get("generator_cpu_percent"))
     cpu_text = f" at {cpu:.1f}% CPU" if cpu is not None else ""
     return Finding(
         "generator_saturated",
@@ -165,7 +159,7 @@ def generator_saturated(report: Mapping[str, Any]) -> Finding | None:
 def resources_unavailable(report: Mapping[str, Any]) -> Finding | None:
     """Server memory and CPU were not measured (remote target or no server pid)."""
     resources = report.get("resources") or {}
-    if _num(resources.get("memory_peak_mb")) is not None:
+    if number(resources.get("memory_peak_mb")) is not None:
         return None
     reason = resources.get("unavailable_reason") or "remote target, or no --server-pid"
     return Finding(
@@ -177,7 +171,7 @@ def resources_unavailable(report: Mapping[str, Any]) -> Finding | None:
 
 def late_starts(report: Mapping[str, Any]) -> Finding | None:
     """Requests that started later than intended because the client was saturated."""
-    late = _num(report.get("late_starts")) or 0
+    late = number(report.get("late_starts")) or 0
     if late <= 0:
         return None
     return Finding(
@@ -190,7 +184,7 @@ def interrupted(report: Mapping[str, Any]) -> Finding | None:
     """The run was interrupted: figures cover only the part that ran."""
     if not report.get("interrupted"):
         return None
-    duration = _num(report.get("duration_seconds"))
+    duration = number(report.get("duration_seconds"))
     after = f" after {duration:.1f} s" if duration is not None else ""
     return Finding("interrupted", f"The run was interrupted{after}; figures cover what ran.")
 
@@ -204,8 +198,8 @@ def canary(report: Mapping[str, Any]) -> Finding | None:
     """The /live canary, a finding only when flagged or when its worst gap is well beyond its own
     sampling interval; from too few canary requests it says so."""
     block = report.get("canary") or {}
-    p99, gap, idle = (_num(block.get(k)) for k in ("p99_ms", "max_gap_ms", "idle_p99_ms"))
-    rate, requests = _num(block.get("rate")), block.get("requests")
+    p99, gap, idle = (number(block.get(k)) for k in ("p99_ms", "max_gap_ms", "idle_p99_ms"))
+    rate, requests = number(block.get("rate")), block.get("requests")
     period = 1000 / rate if rate else None
     long_gap = gap is not None and period is not None and gap > period + CANARY_GAP_EXCESS_MS
     if p99 is None or not (block.get("flagged") or long_gap):
@@ -249,7 +243,7 @@ def cost_hot_spots(report: Mapping[str, Any]) -> list[Finding]:
     """Endpoints whose estimated server CPU per request dwarfs the others' (password hashing)."""
     block = report.get("cost") or {}
     endpoints = block.get("endpoints") or {}
-    rows = {n: _num(e.get("cpu_ms_per_request")) for n, e in endpoints.items()}
+    rows = {n: number(e.get("cpu_ms_per_request")) for n, e in endpoints.items()}
     rows = {n: v for n, v in rows.items() if v is not None}
     samples, findings = _cost_samples(report), []
     for name, ms in rows.items():

@@ -8,12 +8,13 @@ the problem.
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from loadkit.measure.values import number
 
 DEFAULT_TARGETS = Path(__file__).resolve().parents[2] / "targets.toml"
 DEFAULT_PROFILE = "default"
@@ -47,10 +48,6 @@ class Profile:
             return {k: v for k, v in self.thresholds[group].items() if not isinstance(v, dict)}
         except KeyError:
             raise TargetsError(f"profile {self.name!r} has no thresholds.{group} table") from None
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _deep_merge(base: dict, over: dict) -> dict:
@@ -96,7 +93,7 @@ def _check_numbers(table: object, where: str, path: Path, *, nested: bool) -> No
     for key, value in table.items():
         if nested and isinstance(value, dict):
             _check_numbers(value, f"{where}.{key}", path, nested=True)
-        elif not _is_number(value):
+        elif number(value) is None:
             raise TargetsError(f"{path}: {where}.{key} must be a number, got {value!r}")
 
 
@@ -107,7 +104,7 @@ def _check_scenarios(table: object, where: str, path: Path) -> None:
         if not isinstance(sizes, dict):
             raise TargetsError(f"{path}: {where}.{name} must be a table, got {sizes!r}")
         for key, value in sizes.items():
-            if not (_is_number(value) or isinstance(value, str | bool)):
+            if number(value) is None and not isinstance(value, str | bool):
                 raise TargetsError(f"{path}: {where}.{name}.{key} has an unusable value {value!r}")
 
 
@@ -134,7 +131,7 @@ def check(actual: Mapping[str, float | None], limits: Mapping[str, float]) -> li
     for key, limit in limits.items():
         is_min = key.startswith(MIN_PREFIX)
         value = actual.get(key.removeprefix(MIN_PREFIX) if is_min else key)
-        known = value is not None and _is_number(value)
+        known = number(value) is not None
         passed = known and (value >= limit if is_min else value <= limit)
         rows.append({"metric": key, "limit": limit, "actual": value, "passed": bool(passed)})
     return rows

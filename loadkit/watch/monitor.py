@@ -11,7 +11,6 @@ unknown.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import threading
 import time
@@ -21,6 +20,9 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import psutil
+
+from loadkit.measure.values import number
+from loadkit.watch.loopback import is_loopback
 
 MB = 1024 * 1024
 SATURATION_PERCENT = 90.0
@@ -35,17 +37,6 @@ _POOL_FIELDS = (
     "timeouts",
 )
 _TIMEOUT_COUNTERS = ("timeouts", "timeout_count", "timeouts_total", "pool_timeouts")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether a host name or address is this machine's loopback."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _listeners(port: int) -> set[int]:
@@ -233,20 +224,14 @@ class ServerMonitor:
         }
 
 
-def _number(value: object) -> float | int | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value
-    return None
-
-
 def parse_pool(body: object) -> dict:
     """SQLAlchemy pool counters from a /health body; every missing or odd field is None."""
     pool = body
     for key in ("checks", "database", "pool"):
         pool = pool.get(key) if isinstance(pool, dict) else None
     pool = pool if isinstance(pool, dict) else {}
-    row = {name: _number(pool.get(name)) for name in _POOL_FIELDS}
-    counters = [_number(pool.get(name)) for name in _TIMEOUT_COUNTERS]
+    row = {name: number(pool.get(name)) for name in _POOL_FIELDS}
+    counters = [number(pool.get(name)) for name in _TIMEOUT_COUNTERS]
     row["timeouts"] = next((c for c in counters if c is not None), None)
     return row
 

@@ -9,7 +9,6 @@ unavailable, and `Target.resources_reason` says why.
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -18,18 +17,7 @@ from urllib.parse import urlsplit
 
 from loadkit.measure.http import ssl_context
 from loadkit.watch import monitor
-
-
-def is_loopback(url: str) -> bool:
-    """Whether the URL's host is loopback (a name counts when it resolves only there)."""
-    host = urlsplit(url if "://" in url else f"http://{url}").hostname or ""
-    if monitor.is_loopback(host):
-        return True
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except (OSError, UnicodeError):
-        return False
-    return bool(addresses) and all(monitor.is_loopback(a) for a in addresses)
+from loadkit.watch.loopback import is_loopback
 
 
 def host_problem(url: str) -> str | None:

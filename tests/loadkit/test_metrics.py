@@ -10,7 +10,8 @@ import msgpack
 import pytest
 
 from loadkit.measure.histogram import LatencyHistogram, nearest_rank
-from loadkit.measure.recording import ERROR_KINDS, RunRecorder, classify
+from loadkit.measure.recording import ERROR_KINDS, RunRecorder
+from loadkit.measure.send import classify
 
 PERCENTILES = (0, 1, 10, 25, 50, 75, 90, 95, 99, 99.9, 99.99, 100)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from loadkit.contract.account_pool import AccountPool, UploadBudget
 from loadkit.contract.api import Account
 from loadkit.measure.recording import RunRecorder
-from loadkit.verdicts.limit_probe import MAX_RETRY_AFTER_S, ProbeJudge
 from loadkit.verdicts.locust_verdict import thresholds
+from loadkit.verdicts.rate_limit import MAX_RETRY_AFTER_S, ProbeJudge
 from loadkit.verdicts.slo import Profile
 
 

@@ -1,11 +1,14 @@
 """A scenario's report is written however the scenario ends, and its verdict names what failed."""
 
 import json
+import time
 
 import pytest
 
-from loadkit.suite.outcome import Outcome, failure_message, reporting, safe_test_name
+from loadkit.report.run_folder import safe_test_name
+from loadkit.suite.outcome import Outcome, failure_message, reporting
 from loadkit.watch import targeting
+from loadkit.watch.loopback import is_loopback
 
 
 def _outcome() -> Outcome:
@@ -57,5 +60,20 @@ def test_a_remote_target_says_why_resources_are_unavailable():
     target = targeting.remote_or_local(options)
     assert target.server_pid is None
     assert "not on this machine" in target.resources_reason
-    assert not targeting.is_loopback("http://192.0.2.10:8000")
-    assert targeting.is_loopback("http://localhost:8000") and targeting.is_loopback("127.0.0.1:1")
+    assert not is_loopback("http://192.0.2.10:8000")
+    assert is_loopback("http://localhost:8000") and is_loopback("127.0.0.1:1")
+
+
+def test_the_report_is_written_with_the_summary_its_thresholds_were_judged_on() -> None:
+    """Outcome.summary() is built once; the report carries that very summary's figures, even
+    when no duration was set (so a second build would have a later duration)."""
+    outcome = Outcome("once", "http://127.0.0.1:1", "default")
+    outcome.recorder.start(outcome.started_at)
+    outcome.recorder.record("GET /health", 0.010, status=200, at=outcome.started_at)
+    first = outcome.summary()
+    assert outcome.summary() is first
+    time.sleep(0.05)
+    report = outcome.build()
+    assert report["requests_per_second"] == first["requests_per_second"]
+    outcome.recorder.record("GET /health", 0.020, status=200, at=outcome.started_at)
+    assert outcome.summary()["total_requests"] == 2  # a new request: a new summary
