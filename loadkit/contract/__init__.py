@@ -1,0 +1,1 @@
+"""What the tool knows about the API, its accounts and its scenarios."""

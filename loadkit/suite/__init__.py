@@ -1,0 +1,1 @@
+"""The pytest side: harness, scenarios, outcome, the shared backend, the runner's records."""
