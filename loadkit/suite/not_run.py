@@ -25,6 +25,7 @@ MAX_LINE = 300
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Lines that say why a pytest process ended, best first.
 WHY = (
+    re.compile(r"^!+ (?:_pytest\.outcomes\.)?Exit: (.+?) !+$"),  # pytest.exit(reason, returncode)
     re.compile(r"^E\s+(.+)"),
     re.compile(r"^(ERROR\b.+)"),
     re.compile(r"^(\S+Error: .+)"),

@@ -78,6 +78,10 @@ def test_exit_line_prefers_the_error_and_redacts() -> None:
     line = not_run.exit_line(output)
     assert line.startswith("ValueError:") and "abc.def.ghi" not in line
     assert not_run.exit_line("") == "no output"
+    exited = (
+        "test_e.py::test_x \n!!!!! _pytest.outcomes.Exit: no usable account !!!!!\n= no tests ran ="
+    )
+    assert not_run.exit_line(exited) == "no usable account"
 
 
 WRITER = """
