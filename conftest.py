@@ -5,10 +5,11 @@ Options: ``--host`` (registered by Locust's pytest plugin, reused here), ``--pro
 ``--accounts``, ``--tokens``, ``--login-rate``, ``--no-token-cache``, ``--server-pid``,
 ``--request-timeout`` (pytest-timeout owns ``--timeout``), ``--insecure``, ``--ca-bundle`` and
 ``--yes`` (needed for a target outside loopback). Without ``--host`` the reference backend starts
-once per run, shared by pytest-xdist workers (loadkit.shared_backend). The fixtures are lazy: the
-project's own tests under tests/ start nothing and write no run folder, and a run of tests that need
-no account (the baseline) never logs in. Before the first test that needs accounts, the accounts
-every selected test will take are logged in (within the login budget, `loadkit.accounts`).
+once per run, shared by pytest-xdist workers (loadkit.suite.shared_backend). The fixtures are lazy:
+the project's own tests under tests/ start nothing and write no run folder, and a run of tests that
+need no account (the baseline) never logs in. Before the first test that needs accounts, the
+accounts every selected test will take are logged in (within the login budget,
+`loadkit.contract.accounts`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from loadkit import targeting
+from loadkit.watch import targeting
 
 collect_ignore = ["load_test.py"]
 
@@ -79,7 +80,7 @@ _STATE_DIR = pytest.StashKey[Path]()
 
 def _token_options(config: pytest.Config) -> None:
     """--login-rate must parse; --no-token-cache reaches every worker through the environment."""
-    from loadkit.token_store import StoreError, parse_rate
+    from loadkit.contract.token_store import StoreError, parse_rate
 
     rate = config.getoption("--login-rate", default=None)
     try:
@@ -100,10 +101,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     if config.option.collectonly:
         return
-    from loadkit import report, slo
-    from loadkit import session as auth
+    from loadkit.report.run_folder import writable_problem
+    from loadkit.suite import session as auth
+    from loadkit.verdicts import slo
 
-    problem = report.writable_problem()  # refused before any request reaches the target
+    problem = writable_problem()  # refused before any request reaches the target
     if problem:
         pytest.exit(problem, returncode=2)
     try:
@@ -130,7 +132,7 @@ def _baseline_only(config: pytest.Config) -> bool:
 
 
 def _plan(config: pytest.Config, target, cursor_file: Path | None):
-    from loadkit import session as auth
+    from loadkit.suite import session as auth
 
     return auth.build_plan(
         target,
@@ -152,7 +154,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state_dir = config.stash.get(_STATE_DIR, None)
     if state_dir is None:
         return
-    from loadkit import shared_backend
+    from loadkit.suite import shared_backend
 
     shared_backend.stop_leftover(state_dir)
     shutil.rmtree(state_dir, ignore_errors=True)
@@ -168,7 +170,7 @@ def _state_dir(config: pytest.Config) -> Path:
 @pytest.fixture(scope="session")
 def profile(pytestconfig: pytest.Config):
     """The targets.toml profile: --profile, else LOADTEST_PROFILE, else "default"."""
-    from loadkit import slo
+    from loadkit.verdicts import slo
 
     try:
         return slo.load_profile(pytestconfig.getoption("--profile"))
@@ -179,18 +181,19 @@ def profile(pytestconfig: pytest.Config):
 @pytest.fixture(scope="session")
 def run_folder(pytestconfig: pytest.Config) -> Path:
     """The one results folder of this run (shared with xdist workers and child processes)."""
-    from loadkit import report, shared_backend
+    from loadkit.report.run_folder import run_dir, writable_problem
+    from loadkit.suite import shared_backend
 
-    problem = report.writable_problem()
+    problem = writable_problem()
     if problem:
         pytest.exit(problem, returncode=2)
-    return shared_backend.shared_run_dir(_state_dir(pytestconfig), lambda: report.run_dir("pytest"))
+    return shared_backend.shared_run_dir(_state_dir(pytestconfig), lambda: run_dir("pytest"))
 
 
 @pytest.fixture(scope="session")
 def target(pytestconfig: pytest.Config, run_folder: Path, profile) -> targeting.Target:
     """The system under test: --host, or the shared reference backend; checked reachable."""
-    from loadkit import shared_backend
+    from loadkit.suite import shared_backend
 
     options = targeting.Options.from_config(pytestconfig)
     state_dir = _state_dir(pytestconfig)
@@ -216,7 +219,7 @@ def target(pytestconfig: pytest.Config, run_folder: Path, profile) -> targeting.
 def accounts(request: pytest.FixtureRequest, target: targeting.Target, run_folder: Path, profile):
     """The run's accounts (general ones rotate run-wide), the accounts the selected tests will
     take logged in ahead (one worker of xdist: just the first); a wrong password exits 2."""
-    from loadkit import session as auth
+    from loadkit.suite import session as auth
 
     config = request.config
     try:
@@ -250,9 +253,9 @@ def _terminal_line(config: pytest.Config):
 
 def _plan_uploads(items, profile, plan, run_folder: Path) -> None:
     """Register the selected tests' uploads; the budget is the address's once logins showed it."""
-    from loadkit import demand
-    from loadkit.outcome import safe_test_name
-    from loadkit.upload_budget import UploadLedger
+    from loadkit.contract.upload_budget import UploadLedger
+    from loadkit.suite import demand
+    from loadkit.suite.outcome import safe_test_name
 
     tests = [item.name for item in items]  # the runner's `all` names the whole run's tests
     tests += [n.split("::")[-1] for n in os.environ.get("LOADTEST_PLANNED_TESTS", "").split()]
@@ -271,7 +274,7 @@ def _demand(items, profile) -> tuple[int, list[str]]:
     """The general accounts and roles the selected tests will take: with the runner's `all`
     (LOADTEST_PLANNED_TESTS), those of this test and every one after it, so the run's first
     process logs in the whole run's accounts before any probe spends the login budget."""
-    from loadkit import demand
+    from loadkit.suite import demand
 
     tests = [i.name for i in items if "accounts" in getattr(i, "fixturenames", ())]
     planned = [n.split("::")[-1] for n in os.environ.get("LOADTEST_PLANNED_TESTS", "").split()]
@@ -287,22 +290,22 @@ def _demand(items, profile) -> tuple[int, list[str]]:
 
 @pytest.fixture
 def drive(request: pytest.FixtureRequest, target: targeting.Target, profile, run_folder: Path):
-    """Run a scenario of loadkit.scenarios for this test, write its report, assert its verdict.
+    """Run a scenario of loadkit.suite.harness for this test, write its report, assert its verdict.
 
     Without accounts (the baseline); tests that need them pass ``plan=`` (the ``accounts`` fixture).
     """
-    from loadkit import scenarios
-    from loadkit.outcome import Outcome, failure_message, reporting, safe_test_name
+    from loadkit.suite import harness
+    from loadkit.suite.outcome import Outcome, failure_message, reporting, safe_test_name
 
     def run(scenario, *args, plan=None):
-        from loadkit.upload_budget import UploadLedger
+        from loadkit.contract.upload_budget import UploadLedger
 
         outcome = Outcome(safe_test_name(request.node.name), target.url, profile.name)
         ledger = UploadLedger(run_folder / ".state" / "upload-budget")
-        ctx = scenarios.Ctx(target, profile, plan, name=outcome.test_name, uploads=ledger)
+        ctx = harness.Ctx(target, profile, plan, name=outcome.test_name, uploads=ledger)
         with reporting(outcome, run_folder):
             try:
-                scenarios.run(scenario, ctx, outcome, *args)
+                harness.run(scenario, ctx, outcome, *args)
             finally:
                 if plan is not None:
                     _login_findings(outcome, plan.manager)

@@ -1,1 +1,1 @@
-"""What the tool knows about the API, its accounts and its scenarios."""
+"""The API in code: routes, payloads, the WAV factory, accounts and tokens."""

@@ -1,1 +1,1 @@
-"""The modules that import Locust, gevent or Locust's Flask app (and nothing else does)."""
+"""Everything that imports Locust or gevent: hooks, options, run, users, shapes, web UI."""

@@ -1,1 +1,1 @@
-"""The pytest side: harness, scenarios, outcome, the shared backend, the runner's records."""
+"""The pytest side: harness, scenarios (load, baseline, probes), outcome, shared backend."""

@@ -4,9 +4,9 @@ The runner (through scripts/runner_helper.py) calls ``record`` after each pytest
 of a preset. A scenario whose JSON report exists needs no entry (its report carries its verdict).
 One that exited without it (exit 2 at collection, a usage error, a crash) is listed as
 ``{"node", "test_name", "verdict": "not_run", "exit_code", "exit_line"}``: the shape that
-``loadkit.scenario_verdict.not_run_entries`` renders as "not run: exit 2: <line>". run.json is
-replaced atomically (temporary file, fsync, rename), so an interrupt at any moment leaves the
-previous or the next whole file, never half of one.
+``loadkit.report.scenario_verdict.not_run_entries`` renders as "not run: exit 2: <line>".
+run.json is replaced atomically (temporary file, fsync, rename), so an interrupt at any moment
+leaves the previous or the next whole file, never half of one.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from loadkit.report import redact
-from loadkit.scenario_verdict import NOT_RUN, name_of_node
+from loadkit.report.redaction import redact
+from loadkit.report.scenario_verdict import NOT_RUN, name_of_node
 
 RUN_INFO = "run.json"
 MAX_LINE = 300

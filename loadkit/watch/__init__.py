@@ -1,1 +1,1 @@
-"""Watching the system under test beside a run: server, pool, canary, the target itself."""
+"""What runs beside the load: server and pool monitors, the /live canary, the target."""

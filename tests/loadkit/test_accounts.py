@@ -1,4 +1,5 @@
-"""Tests of the account and token manager (loadkit.accounts, loadkit.token_store) over real HTTP.
+"""Tests of the account and token manager (loadkit.contract.accounts, loadkit.contract.token_store)
+over real HTTP.
 
 A tiny token server on loopback counts logins and refreshes, rotates refresh tokens like the
 contract says, and can limit logins per client address (answering 429 or, like the deployed
@@ -18,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from loadkit import api
-from loadkit.accounts import Roles, SeedEnd, TokenManager, manager_for, seed_number
-from loadkit.session import http_login
-from loadkit.token_store import LoginBudget, StoreError, TokenStore, parse_rate
+from loadkit.contract import api
+from loadkit.contract.accounts import Roles, SeedEnd, TokenManager, manager_for, seed_number
+from loadkit.contract.token_store import LoginBudget, StoreError, TokenStore, parse_rate
+from loadkit.suite.session import http_login
 
 PASSWORD = "Right@Password1"
 
@@ -298,7 +299,7 @@ def test_roles_reserve_the_first_accounts_and_spare_probe_ones_when_enough() -> 
 
 def test_tokens_file_gives_accounts_without_passwords(tmp_path: Path) -> None:
     """--tokens FILE: the accounts carry no password; their tokens are served from the store."""
-    from loadkit.accounts import load_tokens
+    from loadkit.contract.accounts import load_tokens
 
     path = tmp_path / "tokens.json"
     path.write_text(json.dumps([{"email": "sso@x.io", "access_token": "pre-issued"}]))

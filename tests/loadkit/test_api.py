@@ -1,4 +1,4 @@
-"""Tests of loadkit.api: routes, WAV payloads, accounts and tokens (the manager: test_accounts)."""
+"""loadkit.contract.api: routes, WAV payloads, accounts and tokens (the manager: test_accounts)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadkit import api
+from loadkit.contract import api
 
 # Routes and payloads ------------------------------------------------------------------------------
 

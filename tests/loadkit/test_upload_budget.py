@@ -1,10 +1,10 @@
-"""Tests of the run's upload ledger (loadkit.upload_budget): priority order, skips with reasons."""
+"""The run's upload ledger (loadkit.contract.upload_budget): priority order, skips with reasons."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from loadkit.upload_budget import UploadLedger
+from loadkit.contract.upload_budget import UploadLedger
 
 NEEDS = {
     "concurrent_uploads": 10,

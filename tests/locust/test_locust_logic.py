@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from loadkit.account_pool import AccountPool, UploadBudget
-from loadkit.api import Account
-from loadkit.limit_probe import MAX_RETRY_AFTER_S, ProbeJudge
-from loadkit.locust_verdict import thresholds
-from loadkit.metrics import RunRecorder
-from loadkit.slo import Profile
+from loadkit.contract.account_pool import AccountPool, UploadBudget
+from loadkit.contract.api import Account
+from loadkit.measure.recording import RunRecorder
+from loadkit.verdicts.limit_probe import MAX_RETRY_AFTER_S, ProbeJudge
+from loadkit.verdicts.locust_verdict import thresholds
+from loadkit.verdicts.slo import Profile
 
 
 def _accounts(n: int) -> list[Account]:

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from loadkit import render
+from loadkit.report import render
 from loadkit.suite import not_run
 
 ROOT = Path(__file__).resolve().parents[2]
