@@ -1,4 +1,4 @@
-"""loadkit.suite.not_run: a scenario that never wrote its report is listed in run.json and shown.
+"""loadkit.report.not_run: a scenario that never wrote its report is listed in run.json and shown.
 
 The scenario is a real pytest process that fails at collection (exit 2); the exit line is read from
 its real output, and the real renderer turns run.json into report.md's verdict line.
@@ -14,8 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from loadkit.report import render
-from loadkit.suite import not_run
+from loadkit.report import not_run, render
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = "import no_such_module_for_the_test\n\ndef test_x():\n    pass\n"
@@ -87,7 +86,7 @@ def test_exit_line_prefers_the_error_and_redacts() -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from loadkit.suite import not_run
+from loadkit.report import not_run
 run = Path(sys.argv[1])
 print("ready", flush=True)
 for i in range(100000):

@@ -1,4 +1,4 @@
-"""loadkit.watch.run_lock: two runs against one target from this machine know of each other.
+"""loadkit.report.run_lock: two runs against one target from this machine know of each other.
 
 Each "run" is a real process (a bounded sleep) registered under its own pid, so liveness is checked
 against the kernel, not a stub. Nothing here sends any traffic.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from loadkit.watch import run_lock
+from loadkit.report import run_lock
 
 TARGET = "http://127.0.0.1:8123"
 
