@@ -310,7 +310,8 @@ stop_if_interrupted() {
 # --- the load -----------------------------------------------------------------------------------------
 locust_command() {
     CMD=("$VENV/bin/locust" -f "$ROOT/load_test.py" --headless -u "$USERS" -r "$SPAWN_RATE"
-        -t "$RUN_TIME" --host "$HOST" --html "$RUN/locust.html" --csv "$RUN/locust")
+        -t "$RUN_TIME" --host "$HOST" --html "$RUN/locust.html" --csv "$RUN/locust"
+        --only-summary --progress-every 5) # a quiet terminal: one progress line per 5 s
     if [[ -n "$PROCESSES" ]]; then # a free master port: 5557 may be taken by another Locust
         local port
         port="$("$PY" "$HELPER" free-port)"

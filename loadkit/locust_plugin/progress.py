@@ -28,6 +28,7 @@ def add_argument(parser: Any) -> None:
         OPTION,
         type=float,
         default=0.0,
+        include_in_web_ui=False,
         help="print one progress line every S seconds (0: off; use with --only-summary)",
     )
 
