@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from loadkit.contract import tags
+from loadkit.report import render
 from tests.runner.test_runner import (
     RUNNER,
     SLEEPY_SUITE,
@@ -201,6 +202,8 @@ def test_two_runs_against_one_target_both_say_so(tmp_path: Path) -> None:
         info = json.loads((run / "run.json").read_text())
         assert info["concurrent_runs"] == [str(other)], info
         assert "include the other's load" in info["concurrent_note"]
+        report = (run / "report.md").read_text().replace("\\_", "_")
+        assert "| concurrent runs |" in report and str(other) in report
     for _out, err in outs:
         assert "another run against the same target" in err
 
@@ -250,3 +253,23 @@ def test_quick_preset_is_quiet_and_its_figures_agree(tmp_path: Path) -> None:
     assert f"| {data['total_requests']} |" in row
     assert f"| {data['response_time_p95_ms']:.2f} |" in row
     assert "locust_all  passed" in proc.stdout or "locust_all  failed" in proc.stdout
+    assert data["defects"] == [] and data["limit_shaped"] is False  # known to the plugin's manager
+
+
+def test_report_shows_limit_shaped_and_defects_by_id(tmp_path: Path) -> None:
+    """A report with limit_shaped and a defect record: report.md's verdicts name the defect by id
+    and carry the limit_shaped_reason line under the scenario."""
+    body = {
+        "schema": "therapybridge-loadtest/1", "test_name": "login_burst", "total_requests": 3,
+        "passed": False, "problems": ["past the login limit the service answered 500"],
+        "defects": [{"id": "limiter-500", "route": "POST /api/v1/login",
+                     "message": "past the login limit the service answered 500 instead of 429"}],
+        "limit_shaped": True,
+        "limit_shaped_reason": "the deployment keys its login limit by address",
+    }  # fmt: skip
+    (tmp_path / "login_burst.json").write_text(json.dumps(body))
+    render.render(tmp_path)
+    report = (tmp_path / "report.md").read_text().replace("\\_", "_")
+    line = next(x for x in report.splitlines() if x.startswith("- `login_burst` FAILED"))
+    assert "limiter-500" in line
+    assert "  - limit shaped: the deployment keys its login limit by address" in report
