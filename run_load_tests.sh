@@ -16,7 +16,9 @@ PY="$VENV/bin/python"
 read -r -a PYTEST_FILES <<<"${LOADTEST_SUITE:-pytest_load_test.py baseline_test.py}"
 
 usage() {
-    cat <<'EOF'
+    local tags
+    tags="$(python3 "$HELPER" tags 2>/dev/null || echo "see load_test.py")"
+    cat <<EOF
 Usage: ./run_load_tests.sh PRESET [options]
 
 Presets (Locust headless, load_test.py):
@@ -34,7 +36,8 @@ Options:
   --users N           override the preset's users (Locust presets)
   --spawn-rate R      override the spawn rate, users per second (Locust presets)
   --run-time T        override the duration, e.g. 30s, 5m, 1h (Locust presets)
-  --tags T[,T...]     Locust tags selecting scenarios (realistic, rate-limit, db-pool, ...)
+  --tags T[,T...]     Locust tags selecting scenarios, any of:
+                      $tags
   --profile NAME      targets.toml profile (default: LOADTEST_PROFILE, else "default")
   --accounts FILE     JSON list of {"email", "password"} to log in with
   --tokens FILE       JSON list of pre-issued {"email", "access_token"} (logins behind SSO)
@@ -47,7 +50,11 @@ Options:
   -h, --help          this help
 
 Results: results/<UTC timestamp>_<preset>/ (LOADTEST_RESULTS_ROOT overrides results/), with the
-JSON reports, Locust HTML and CSV, server log, charts/ and report.md.
+JSON reports, Locust HTML and CSV, server log, logs/ (each \`all\` scenario's output), charts/
+and report.md. The terminal shows one line per scenario (\`all\`) or one Locust progress line every
+5 s, then the verdicts the report states. Exit codes: 0 all targets met; 1 a target or test
+failed; 2 usage, bad input (e.g. a malformed --accounts file) or pre-flight error, before any load;
+130 interrupted (report.md and run.json are still written; a second Ctrl-C stops the load at once).
 EOF
 }
 
@@ -135,6 +142,8 @@ validate_args() {
     [[ -z "$PROCESSES" || "$PROCESSES" =~ ^[1-9][0-9]*$ ]] ||
         usage_error "--processes must be a positive integer"
     [[ -z "$ACCOUNTS" || -r "$ACCOUNTS" ]] || usage_error "--accounts file not readable: $ACCOUNTS"
+    [[ -z "$TAGS" ]] || python3 "$HELPER" check-tags "$TAGS" || exit 2
+    [[ -z "$ACCOUNTS" ]] || python3 "$HELPER" accounts "$ACCOUNTS" || exit 2 # before any backend
     [[ -z "$TOKENS" || -r "$TOKENS" ]] || usage_error "--tokens file not readable: $TOKENS"
     [[ -z "$LOGIN_RATE" || "$LOGIN_RATE" =~ ^[1-9][0-9]*\ *(/|per)\ *[0-9.]*\ *[a-z]*$ ]] ||
         usage_error "--login-rate must look like 5/minute or 5/10s"
@@ -171,7 +180,14 @@ make_run_dir() { # loadkit's one run-folder maker (report/run_folder.py), with t
     export LOADTEST_RUN_DIR="$RUN"
 }
 
-info() { "$PY" "$HELPER" info "$RUN/run.json" "$@" || warn "could not update $RUN/run.json"; }
+# shield CMD...: run CMD in the foreground in its own process group, out of a Ctrl-C's reach (the
+# trap runs once it is done), so a record being written is finished, never cut halfway.
+shield() { "$PY" "$HELPER" exec -- "$@" </dev/null; }
+info() { shield "$PY" "$HELPER" info "$RUN/run.json" "$@" || warn "could not update $RUN/run.json"; }
+lock() { # lock register|release: note other runs against this target (warned, never refused)
+    [[ -n "$HOST" && -n "$RUN" ]] || return 0
+    shield "$PY" "$HELPER" lock "$1" "$RESULTS_ROOT" "$HOST" "$RUN" --pid "$$" || true
+}
 
 # --- virtual environment ----------------------------------------------------------------------------
 # shellcheck source=scripts/ensure_venv.sh
@@ -225,12 +241,23 @@ stop_backend() {
 }
 
 # --- running a child so that Ctrl-C reaches it once and its report gets written --------------------
-CHILD="" RUN="" LOAD_STARTED=0
+CHILD="" RUN="" LOAD_STARTED=0 ENDING=0 LAST_SIGNAL=0
 # shellcheck disable=SC2317  # invoked by trap
-on_interrupt() {
+on_interrupt() { # every path returns 0: under set -e a failing trap action ends the script
+    local now="${EPOCHREALTIME//[.,]/}"
+    # One Ctrl-C can arrive twice (the terminal's and `timeout`'s forwarded copy): within 1 s, once.
+    [[ "$INTERRUPTED" == 1 ]] && ((now - LAST_SIGNAL < 1000000)) && return 0
+    LAST_SIGNAL="$now"
+    if [[ "$ENDING" == 1 ]]; then # the load is over: let report.md and run.json be finished
+        INTERRUPTED=1
+        printf '\n%sinterrupted: finishing report.md and run.json, then exit 130%s\n' "$YELLOW" "$RESET" >&2
+        return 0
+    fi
     if [[ "$INTERRUPTED" == 1 && -n "$CHILD" ]]; then
+        printf '\n%ssecond interrupt: stopping the load now; the report is still written%s\n' \
+            "$YELLOW" "$RESET" >&2
         kill -TERM -- "-$CHILD" 2>/dev/null || kill -TERM "$CHILD" 2>/dev/null || true # 2nd: stop now
-        return
+        return 0
     fi
     INTERRUPTED=1
     [[ -n "$CHILD" ]] || return 0
@@ -240,6 +267,7 @@ on_interrupt() {
 # shellcheck disable=SC2317  # invoked by trap
 cleanup() { # stop the backend; drop a run folder that a pre-flight failure left with nothing in it
     stop_backend
+    [[ "$LOAD_STARTED" == 0 ]] || lock release >/dev/null 2>&1
     if [[ "$LOAD_STARTED" == 0 && -n "$RUN" && -d "$RUN" ]]; then
         rm -f "$RUN/run.json" "$RUN/run.json.tmp"
         rmdir "$RUN" 2>/dev/null || true
@@ -269,7 +297,8 @@ stop_if_interrupted() {
 # --- the load -----------------------------------------------------------------------------------------
 locust_command() {
     CMD=("$VENV/bin/locust" -f "$ROOT/load_test.py" --headless -u "$USERS" -r "$SPAWN_RATE"
-        -t "$RUN_TIME" --host "$HOST" --html "$RUN/locust.html" --csv "$RUN/locust")
+        -t "$RUN_TIME" --host "$HOST" --html "$RUN/locust.html" --csv "$RUN/locust"
+        --only-summary --progress-every 5) # a quiet terminal: one progress line per 5 s
     if [[ -n "$PROCESSES" ]]; then # a free master port: 5557 may be taken by another Locust
         local port
         port="$("$PY" "$HELPER" free-port)"
@@ -319,28 +348,49 @@ run_pytest_once() {
     stage "pytest: $* against $HOST"
     pytest_command junit.xml "$@"
     local rc=0
-    run_child "${CMD[@]}" || rc=$?
+    mkdir -p "$RUN/logs"
+    # tee -i: a Ctrl-C must not end the copy (the child would lose its output and its report)
+    run_child "${CMD[@]}" > >(tee -i "$RUN/logs/pytest.log") 2>&1 || rc=$?
     LOAD_CODE="$(tool_code "$rc")"
+    # Scenarios without a report (never started, or stopped by a second Ctrl-C) -> run.json.
+    [[ "$rc" == 0 ]] || record_not_run "$rc" "$RUN/logs/pytest.log" "$@"
 }
 
-collect_node_ids() {
+record_not_run() { # record_not_run CODE LOG FILES...: each collected scenario with no report -> run.json
+    local code="$1" log="$2" node line
+    shift 2
+    sleep 0.2 # let tee write the last lines
+    if ! collect_node_ids "$@" 2>/dev/null; then # the files themselves do not collect
+        printf '%s: %s\n' "$1" "$(shield "$PY" "$HELPER" scenario-done "$RUN" "$1::collection" "$code" "$log")"
+        return 0
+    fi
+    for node in "${NODE_IDS[@]}"; do
+        line="$(shield "$PY" "$HELPER" scenario-done "$RUN" "$node" "$code" "$log")"
+        [[ "$line" != "not run"* ]] || printf '%s: %s\n' "$node" "$line"
+    done
+}
+
+collect_node_ids() { # collect_node_ids [FILES...]: NODE_IDS (default: the suite's files), 1: none
+    local -a files=("$@")
+    [[ ${#files[@]} -gt 0 ]] || files=("${PYTEST_FILES[@]}")
     local out
     local -a yes=()
     [[ "$YES" == 0 ]] || yes=(--yes)
-    out="$("$PY" -m pytest --collect-only -q -m "" -p no:cacheprovider --host "$HOST" "${yes[@]}" \
-        "${PYTEST_FILES[@]}" 2>&1)" || {
+    out="$(shield "$PY" -m pytest --collect-only -q -m "" -p no:cacheprovider --host "$HOST" \
+        "${yes[@]}" "${files[@]}" 2>&1)" || {
         printf '%s\n' "$out" | tail -n 5 >&2
-        fail 2 "run_load_tests.sh: pytest could not collect ${PYTEST_FILES[*]}"
+        printf 'run_load_tests.sh: pytest could not collect %s\n' "${files[*]}" >&2
+        return 1
     }
     local -a found
     mapfile -t found < <(grep '::' <<<"$out" || true)
-    [[ ${#found[@]} -gt 0 ]] || fail 2 "run_load_tests.sh: no pytest scenario collected"
+    [[ ${#found[@]} -gt 0 ]] || { echo "run_load_tests.sh: no pytest scenario collected" >&2; return 1; }
     # Node ids are relative to pytest's rootdir: put back each suite file as it was given.
     local node file suite
     NODE_IDS=()
     for node in "${found[@]}"; do
         file="${node%%::*}"
-        for suite in "${PYTEST_FILES[@]}"; do
+        for suite in "${files[@]}"; do
             [[ "$suite" == "$file" || "$suite" == */"$file" ]] && file="$suite" && break
         done
         NODE_IDS+=("$file::${node#*::}")
@@ -348,19 +398,22 @@ collect_node_ids() {
 }
 
 run_all() {
-    collect_node_ids
+    collect_node_ids || { [[ "$INTERRUPTED" == 0 ]] || exit 130; exit 2; } # its one line is out
+    mkdir -p "$RUN/logs"
     local -a failed=()
     local node rc i=0 worst=0
     # Every scenario process knows the whole run, so an address's upload budget goes in order.
     export LOADTEST_PLANNED_TESTS="${NODE_IDS[*]}"
     for node in "${NODE_IDS[@]}"; do
         i=$((i + 1))
-        stage "[$i/${#NODE_IDS[@]}] $node"
         pytest_command "junit-$i.xml" "$node"
         rc=0
         # The scenario processes share the token cache and the run's account rotation (files), so
         # no account logs in twice and each scenario takes accounts the one before did not use.
-        run_child "${CMD[@]}" || rc=$?
+        # Each one's output goes to logs/; the terminal gets one line per scenario.
+        run_child "${CMD[@]}" >"$RUN/logs/scenario-$i.log" 2>&1 || rc=$?
+        printf '[%d/%d] %s: %s\n' "$i" "${#NODE_IDS[@]}" "$node" \
+            "$(shield "$PY" "$HELPER" scenario-done "$RUN" "$node" "$rc" "$RUN/logs/scenario-$i.log")"
         rc="$(tool_code "$rc")"
         if [[ "$rc" != 0 ]]; then
             failed+=("$node")
@@ -398,8 +451,13 @@ render_report() {
     [[ -z "$COMPARE" ]] || args+=(--compare "$COMPARE")
     [[ -z "$PROFILE" ]] || args+=(--profile "$PROFILE")
     local rc=0
-    "$PY" -m loadkit.render "${args[@]}" >/dev/null || rc=$?
+    shield "$PY" -m loadkit.render "${args[@]}" >"$RUN/.render.out" || rc=$?
     RENDER_CODE="$rc"
+    grep -v '^report: ' "$RUN/.render.out" || true # the verdicts as report.md states them
+    rm -f "$RUN/.render.out"
+    if [[ -n "$COMPARE" && -f "$RUN/report.md" ]]; then
+        shield "$PY" "$HELPER" section "$RUN/report.md" "Comparison with"
+    fi
     if [[ "$BASELINE_REPORT" == 1 && "$INTERRUPTED" == 0 && "$LOAD_CODE" == 0 ]]; then
         stage "writing BASELINE_REPORT.md (charts in docs/baseline/)"
         (cd "$ROOT" && "$PY" -m loadkit.render "${RUN#"$ROOT"/}" --output BASELINE_REPORT.md \
@@ -433,8 +491,11 @@ main() {
     fi
     stop_if_interrupted
     LOAD_CODE=0 RENDER_CODE=0 LOAD_STARTED=1
+    lock register
     run_load
+    ENDING=1 # from here on a Ctrl-C only makes the exit 130: report.md and run.json get written
     stop_backend
+    lock release
     info load_exit_code="$LOAD_CODE" interrupted="$INTERRUPTED"
     render_report
     local code

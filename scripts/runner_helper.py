@@ -7,8 +7,15 @@
     info FILE KEY=VALUE...       merge fields into a JSON file (the run's run.json)
     run-dir LABEL                create this run's folder (results/<UTC stamp>_<LABEL>/), print it
     exec -- CMD...               exec CMD in its own process group, SIGINT at default
+    tags                         print the Locust tags load_test.py defines (comma-separated)
+    check-tags TAGS              0 when every tag exists, else one line listing the valid ones, 2
+    accounts FILE                0 when FILE is a usable accounts file, else one line and 2
+    scenario-done RUN NODE CODE LOG   the scenario's verdict line; not run -> run.json scenarios
+    lock register|release ROOT TARGET RUN --pid P   other runs against TARGET -> run.json, stderr
+    section FILE HEADING         print the "## HEADING" section of a Markdown file
 
-Runs on the system python3 too (before the virtual environment exists).
+Runs on the system python3 too (before the virtual environment exists); tags and check-tags need
+nothing else, accounts/scenario-done/lock import loadkit (run them with the venv's python).
 """
 
 from __future__ import annotations
@@ -153,6 +160,82 @@ def exec_command(command: Sequence[str]) -> int:
     return 127
 
 
+def check_tags(text: str) -> int:
+    """0 when every tag in ``text`` is defined by load_test.py, else one line on stderr and 2."""
+    from loadkit.contract import tags
+
+    problem = tags.unknown_tags_problem(tags.split_tags(text), tags.known_tags())
+    if problem:
+        print(f"run_load_tests.sh: --tags: {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def check_accounts(file: str) -> int:
+    """0 when ``file`` is a usable accounts list, else one line (never a password) and 2."""
+    from loadkit.contract import api
+
+    try:
+        api.load_accounts(file)
+    except api.AccountsError as exc:
+        print(f"run_load_tests.sh: --accounts: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def scenario_done(run: Path, node: str, code: int, log: Path) -> int:
+    """Print the scenario's one line (verdict and reason); a scenario with no report goes into
+    run.json's scenarios list as not run, with its exit line read from ``log``."""
+    from loadkit.report import not_run, scenario_verdict
+
+    path = run / f"{scenario_verdict.name_of_node(node)}.json"
+    if not_run.has_report(run, node):
+        verdict, reason = scenario_verdict.of(json.loads(path.read_text(encoding="utf-8")))
+        print(verdict if verdict == scenario_verdict.PASSED else f"{verdict}: {reason}")
+        return 0
+    try:
+        output = log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        output = ""
+    entry = not_run.record(run, node, code, output)
+    print(f"not run: exit {code}: {entry['exit_line']}" if entry else "not run")
+    return 0
+
+
+def lock(action: str, root: Path, target: str, run: Path, pid: int) -> int:
+    """Register or release the run against ``target``; other runs go to run.json and stderr."""
+    from loadkit.report import not_run, run_lock
+
+    act = run_lock.register if action == "register" else run_lock.release
+    others = act(root, target, run, pid=pid)
+    if not others:
+        return 0
+    info = not_run.read_info(run / "run.json")
+    seen = set(info.get("concurrent_runs") or [])
+    info["concurrent_runs"] = sorted(seen | {r.run_dir for r in others})
+    info["concurrent_note"] = run_lock.describe(
+        [run_lock.Run(0, d, 0.0) for d in info["concurrent_runs"]]
+    ).replace(" (pid 0)", "")
+    not_run.write_atomic(run / "run.json", info)
+    print(f"warning: {run_lock.describe(others)}", file=sys.stderr)
+    return 0
+
+
+def markdown_section(file: Path, heading: str) -> int:
+    """Print the first section whose "## " heading starts with ``heading`` (nothing: none)."""
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 0
+    inside = False
+    for line in lines:
+        if line.startswith("## "):
+            inside = line[3:].strip().startswith(heading)
+        if inside:
+            print(line)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """Argument parser with one sub-command per helper."""
     root = argparse.ArgumentParser(prog="runner_helper.py", description=__doc__.split("\n")[0])
@@ -171,6 +254,20 @@ def parser() -> argparse.ArgumentParser:
     info.add_argument("pairs", nargs="*")
     sub.add_parser("run-dir").add_argument("label")
     sub.add_parser("exec").add_argument("argv", nargs=argparse.REMAINDER)
+    sub.add_parser("tags")
+    sub.add_parser("check-tags").add_argument("tags")
+    sub.add_parser("accounts").add_argument("file")
+    done = sub.add_parser("scenario-done")
+    for name, kind in (("run", Path), ("node", str), ("code", int), ("log", Path)):
+        done.add_argument(name, type=kind)
+    locking = sub.add_parser("lock")
+    locking.add_argument("action", choices=("register", "release"))
+    for name, kind in (("root", Path), ("target", str), ("run", Path)):
+        locking.add_argument(name, type=kind)
+    locking.add_argument("--pid", type=int, required=True)
+    section = sub.add_parser("section")
+    section.add_argument("file", type=Path)
+    section.add_argument("heading")
     return root
 
 
@@ -198,6 +295,26 @@ def dispatch(args: argparse.Namespace) -> int:
         return merge_info(args.file, args.pairs)
     if args.command == "run-dir":
         return make_run_dir(args.label)
+    return dispatch_loadkit(args)
+
+
+def dispatch_loadkit(args: argparse.Namespace) -> int:
+    """The sub-commands that read loadkit (tags, accounts, scenarios, the run lock), and exec."""
+    if args.command == "tags":
+        from loadkit.contract import tags
+
+        print(", ".join(tags.known_tags()))
+        return 0
+    if args.command == "check-tags":
+        return check_tags(args.tags)
+    if args.command == "accounts":
+        return check_accounts(args.file)
+    if args.command == "scenario-done":
+        return scenario_done(args.run, args.node, args.code, args.log)
+    if args.command == "lock":
+        return lock(args.action, args.root, args.target, args.run, args.pid)
+    if args.command == "section":
+        return markdown_section(args.file, args.heading)
     return exec_command(args.argv)
 
 

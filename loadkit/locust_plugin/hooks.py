@@ -13,7 +13,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
 from loadkit.contract.api import AccountsError
 from loadkit.contract.token_store import StoreError
-from loadkit.locust_plugin import webui
+from loadkit.locust_plugin import progress, webui
 from loadkit.locust_plugin.options import (
     check_host,
     configure_accounts,
@@ -70,6 +70,7 @@ def on_init(environment: object, runner: object, web_ui: object = None, **_kw: o
     if is_worker:
         return
     prune_user_classes(environment, options)
+    progress.install(getattr(options, "progress_every", 0.0))
     if options.headless:
         preflight_or_exit(environment)
     set_shape(environment, runner, options)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from locust import events
 
 from loadkit.contract.accounts import manager_for, source_accounts
-from loadkit.locust_plugin import users
+from loadkit.locust_plugin import progress, users
 from loadkit.locust_plugin.shapes import SHAPES
 from loadkit.locust_plugin.state import EXIT_USAGE, logger
 from loadkit.report.run_folder import writable_problem
@@ -83,6 +83,7 @@ def add_arguments(parser: object, **_kw: object) -> None:
         include_in_web_ui=False,
         help="allow load on a host outside loopback",
     )
+    progress.add_argument(parser)
 
 
 def usage_error(message: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from locust.runners import MasterRunner
 
+from loadkit.locust_plugin import users
 from loadkit.locust_plugin.state import EXIT_FAILED, STATE, logger
 
 
@@ -48,7 +49,7 @@ def write_report(environment: object) -> Path | None:
         test_name=report_name(environment.parsed_options),
         target=environment.host or "",
         parameters=STATE.parameters or run_parameters(environment),
-        extra={"locust_stats": _locust_totals(environment)},
+        extra={"locust_stats": _locust_totals(environment), **_login_findings()},
     )
     path = run.write(report, STATE.directory)
     environment.process_exit_code = 0 if report["passed"] else EXIT_FAILED
@@ -60,6 +61,16 @@ def write_report(environment: object) -> Path | None:
         for line in lines.splitlines():
             logger.info("%s", line)
     return path
+
+
+def _login_findings() -> dict:
+    """The limiter defects and the limit-shaped line this process's token manager knows of."""
+    manager = getattr(users.SHARED, "tokens", None)
+    if manager is None:
+        return {}
+    shaped = manager.limit_shaped()
+    found = {"defects": manager.defects(), "limit_shaped": shaped is not None}
+    return found | ({"limit_shaped_reason": shaped} if shaped else {})
 
 
 def summary_line(report: dict) -> str:

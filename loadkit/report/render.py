@@ -109,6 +109,8 @@ def run_section(run_dir: Path, reports: Sequence[Mapping], info: Mapping) -> lis
     ]
     if info.get("load_exit_code") is not None:
         rows.append(("load step exit code", info.get("load_exit_code")))
+    if info.get("concurrent_note"):  # loadkit.report.run_lock, through the runner
+        rows.append(("concurrent runs", f"**{info['concurrent_note']}**"))
     return ["## Run", ""] + table(("", ""), [r for r in rows if r[1] is not None])
 
 

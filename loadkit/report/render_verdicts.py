@@ -21,7 +21,9 @@ def verdict_rows(reports: Sequence[Mapping], info: Mapping) -> list[dict[str, An
     for report in reports:
         verdict, reason = scenario_verdict.of(report)
         name = str(report.get("test_name"))
-        rows.append({"test_name": name, "verdict": verdict, "reason": reason})
+        shaped = report.get("limit_shaped_reason") if report.get("limit_shaped") else None
+        row = {"test_name": name, "verdict": verdict, "reason": reason, "limit_shaped": shaped}
+        rows.append(row)
     return rows + scenario_verdict.not_run_entries(info, [r["test_name"] for r in rows])
 
 
@@ -40,6 +42,8 @@ def verdicts_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         shown = "FAILED" if verdict_ == scenario_verdict.FAILED else verdict_.replace("_", " ")
         reason = "" if verdict_ == scenario_verdict.PASSED else f": {fmt(row['reason'])}"
         lines.append(f"- `{name}` {shown}{reason}")
+        if row.get("limit_shaped"):
+            lines.append(f"  - limit shaped: {fmt(row['limit_shaped'])}")
     return lines + [""]
 
 

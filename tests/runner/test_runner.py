@@ -103,7 +103,12 @@ def one_line(stderr: str) -> str:
 
 def run_folders(tmp_path: Path) -> list[Path]:
     root = tmp_path / "results"
-    return sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
+    # .run-locks is the run lock's log (loadkit.report.run_lock), not a run folder
+    return (
+        sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if root.exists()
+        else []
+    )
 
 
 def free_port() -> int:

@@ -1,0 +1,169 @@
+"""Runs against one target from this machine at the same time: detected, stated, never refused.
+
+Every run (the runner, pytest, Locust) registers in ``<results root>/.run-locks/<key>.log``, where
+the key names the target (scheme, host and port, lowercased). The log is append-only JSON lines
+(``start`` and ``end`` events with pid, run folder and time), written under ``fcntl.flock``, so one
+file serves every tool and a crashed run leaves no lock that blocks anyone: a ``start`` whose pid is
+gone and that has no ``end`` counts as ended at its start (when it died is not known). Two runs
+overlap when each started before the other ended; the figures of both include the other's load, so
+each report says so.
+
+    others = run_lock.register(root, target, run_dir)   # the runs going on now
+    overlapped = run_lock.release(root, target, run_dir)  # every run that overlapped this one
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+LOCK_DIR = ".run-locks"
+KEEP_SECONDS = 7 * 24 * 3600  # ended runs older than this are dropped from the log
+
+
+@dataclass(frozen=True)
+class Run:
+    """One registered run: who, where its folder is, and when it started and ended (None: going)."""
+
+    pid: int
+    run_dir: str
+    started: float
+    ended: float | None = None
+
+    def overlaps(self, start: float, end: float | None) -> bool:
+        """Whether this run and the interval [start, end] (end None: now) shared any moment."""
+        mine_end = self.ended if self.ended is not None else time.time()
+        other_end = end if end is not None else time.time()
+        return self.started <= other_end and start <= mine_end
+
+
+def target_key(target: str) -> str:
+    """The lock key of a target URL: scheme://host:port, lowercased ("http://127.0.0.1:8000")."""
+    parts = urllib.parse.urlsplit(target if "://" in target else f"http://{target}")
+    scheme = (parts.scheme or "http").lower()
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def log_path(root: Path, target: str) -> Path:
+    """The target's log file in the results root."""
+    digest = hashlib.sha256(target_key(target).encode()).hexdigest()[:16]
+    return Path(root) / LOCK_DIR / f"{digest}.log"
+
+
+def register(root: Path, target: str, run_dir: Path, pid: int | None = None) -> list[Run]:
+    """Record this run's start; return the other runs against the target going on now."""
+    pid = os.getpid() if pid is None else pid
+    with _locked(log_path(root, target)) as handle:
+        runs = _read(handle)
+        _compact(handle, runs)
+        _append(handle, "start", pid, str(run_dir))
+    return [r for r in runs.values() if r.ended is None and r.run_dir != str(run_dir)]
+
+
+def release(root: Path, target: str, run_dir: Path, pid: int | None = None) -> list[Run]:
+    """Record this run's end; return every other run whose time overlapped this one's."""
+    pid = os.getpid() if pid is None else pid
+    with _locked(log_path(root, target)) as handle:
+        runs = _read(handle)
+        mine = runs.get(str(run_dir))
+        if mine is not None and mine.ended is None:
+            _append(handle, "end", pid, str(run_dir))
+    if mine is None:
+        return []
+    return [
+        r for r in runs.values() if r.run_dir != str(run_dir) and r.overlaps(mine.started, None)
+    ]
+
+
+def describe(runs: list[Run]) -> str:
+    """One line naming the concurrent runs, for a report or the terminal ("" when none)."""
+    if not runs:
+        return ""
+    folders = ", ".join(f"{r.run_dir} (pid {r.pid})" for r in runs)
+    return (
+        f"another run against the same target from this machine overlapped this one: {folders}; "
+        "the figures of both include the other's load"
+    )
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield handle
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _append(handle, event: str, pid: int, run_dir: str) -> None:
+    record = {"event": event, "pid": pid, "run_dir": run_dir, "at": time.time()}
+    handle.write(json.dumps(record) + "\n")
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _read(handle) -> dict[str, Run]:
+    """The runs in the log by run folder; a run whose pid died counts as ended at its start."""
+    handle.seek(0)
+    runs: dict[str, Run] = {}
+    for line in handle.read().splitlines():
+        try:
+            record = json.loads(line)
+            pid, folder, at = int(record["pid"]), str(record["run_dir"]), float(record["at"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        if record.get("event") == "start":
+            runs[folder] = Run(pid, folder, at)
+        elif folder in runs:
+            runs[folder] = Run(pid, folder, runs[folder].started, at)
+    now = time.time()
+    for folder, run in list(runs.items()):
+        if run.ended is None and not _alive(run.pid):
+            runs[folder] = Run(run.pid, folder, run.started, run.started)
+        if runs[folder].ended is not None and now - runs[folder].ended > KEEP_SECONDS:
+            del runs[folder]
+    return runs
+
+
+def _compact(handle, runs: dict[str, Run]) -> None:
+    """Rewrite the log with only the runs still kept (ended ones past KEEP_SECONDS are gone)."""
+    handle.seek(0)
+    handle.truncate()
+    for run in runs.values():
+        handle.write(
+            json.dumps(
+                {"event": "start", "pid": run.pid, "run_dir": run.run_dir, "at": run.started}
+            )
+            + "\n"
+        )
+        if run.ended is not None:
+            handle.write(
+                json.dumps(
+                    {"event": "end", "pid": run.pid, "run_dir": run.run_dir, "at": run.ended}
+                )
+                + "\n"
+            )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,64 @@
+"""loadkit.report.run_lock: two runs against one target from this machine know of each other.
+
+Each "run" is a real process (a bounded sleep) registered under its own pid, so liveness is checked
+against the kernel, not a stub. Nothing here sends any traffic.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loadkit.report import run_lock
+
+TARGET = "http://127.0.0.1:8123"
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen]:
+    """A live process whose pid stands for another run."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    yield proc
+    proc.kill()
+    proc.wait(timeout=10)
+
+
+def test_second_run_sees_first_and_first_learns_of_second(tmp_path: Path, sleeper) -> None:
+    """A run started while another is going sees it at register; the first sees it at release."""
+    first, second = tmp_path / "run-a", tmp_path / "run-b"
+    assert run_lock.register(tmp_path, TARGET, first, pid=sleeper.pid) == []
+    others = run_lock.register(tmp_path, "http://127.0.0.1:8123/api", second)
+    assert [r.run_dir for r in others] == [str(first)]
+    assert [r.run_dir for r in run_lock.release(tmp_path, TARGET, second)] == [str(first)]
+    # The second ended before the first: the first still learns that it overlapped.
+    overlapped = run_lock.release(tmp_path, TARGET, first, pid=sleeper.pid)
+    assert [r.run_dir for r in overlapped] == [str(second)]
+    assert "the figures of both include the other's load" in run_lock.describe(overlapped)
+
+
+def test_other_target_and_ended_runs_do_not_count(tmp_path: Path, sleeper) -> None:
+    """Another port is another target; a run that ended before this one started never overlapped."""
+    run_lock.register(tmp_path, "http://127.0.0.1:9999", tmp_path / "other", pid=sleeper.pid)
+    run_lock.register(tmp_path, TARGET, tmp_path / "early", pid=sleeper.pid)
+    run_lock.release(tmp_path, TARGET, tmp_path / "early", pid=sleeper.pid)
+    assert run_lock.register(tmp_path, TARGET, tmp_path / "late") == []
+    assert run_lock.release(tmp_path, TARGET, tmp_path / "late") == []
+
+
+def test_crashed_run_leaves_no_lock(tmp_path: Path) -> None:
+    """A run whose process died without releasing is not reported as going on."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(timeout=10)
+    run_lock.register(tmp_path, TARGET, tmp_path / "crashed", pid=dead.pid)
+    assert run_lock.register(tmp_path, TARGET, tmp_path / "next") == []
+
+
+def test_target_key_normalises_the_url() -> None:
+    """Scheme, host case, default port and path do not make a different target."""
+    assert run_lock.target_key("HTTP://LocalHost/api") == "http://localhost:80"
+    assert run_lock.target_key("https://example.test") == "https://example.test:443"
+    assert run_lock.target_key("127.0.0.1:8000") == "http://127.0.0.1:8000"
