@@ -186,7 +186,7 @@ shield() { "$PY" "$HELPER" exec -- "$@" </dev/null; }
 info() { shield "$PY" "$HELPER" info "$RUN/run.json" "$@" || warn "could not update $RUN/run.json"; }
 lock() { # lock register|release: note other runs against this target (warned, never refused)
     [[ -n "$HOST" && -n "$RUN" ]] || return 0
-    shield "$PY" "$HELPER" lock "$1" "$RESULTS_ROOT" "$HOST" "$RUN" --pid "$$" || true
+    shield "$PY" "$HELPER" lock "$1" "$(dirname "$RUN")" "$HOST" "$RUN" --pid "$$" || true
 }
 
 # --- virtual environment ----------------------------------------------------------------------------

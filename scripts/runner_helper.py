@@ -188,7 +188,7 @@ def scenario_done(run: Path, node: str, code: int, log: Path) -> int:
     run.json's scenarios list as not run, with its exit line read from ``log``."""
     from loadkit.report import not_run, scenario_verdict
 
-    path = run / f"{scenario_verdict.name_of_node(node)}.json"
+    path = run / f"{run_folder.safe_test_name(node)}.json"
     if not_run.has_report(run, node):
         verdict, reason = scenario_verdict.of(json.loads(path.read_text(encoding="utf-8")))
         print(verdict if verdict == scenario_verdict.PASSED else f"{verdict}: {reason}")

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from loadkit.report.redaction import redact
-from loadkit.report.scenario_verdict import NOT_RUN, name_of_node
+from loadkit.report.run_folder import safe_test_name
+from loadkit.report.scenario_verdict import NOT_RUN
 
 RUN_INFO = "run.json"
 MAX_LINE = 300
@@ -46,7 +47,7 @@ def exit_line(output: str) -> str:
 
 def has_report(run_dir: Path, node: str) -> bool:
     """Whether the scenario of ``node`` wrote its JSON report into the run folder."""
-    path = Path(run_dir) / f"{name_of_node(node)}.json"
+    path = Path(run_dir) / f"{safe_test_name(node)}.json"
     try:
         return "schema" in json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError):
@@ -59,7 +60,7 @@ def record(run_dir: Path, node: str, exit_code: int, output: str) -> dict[str, A
         return None
     entry = {
         "node": node,
-        "test_name": name_of_node(node),
+        "test_name": safe_test_name(node),
         "verdict": NOT_RUN,
         "exit_code": exit_code,
         "exit_line": exit_line(output),
