@@ -1,0 +1,1 @@
+"""Turning requests into numbers: histogram, recorder, HTTP client, engine, live metrics."""
