@@ -5,7 +5,7 @@ custom collector, so every series carries the run's id as ``testid`` (as k6 does
 
     loadkit_requests_total{endpoint}                  counter, warm-up excluded
     loadkit_failures_total{endpoint, kind}            counter, kind: http_4xx http_5xx connection
-                                                      timeout check
+                                                      timeout check (each from 0)
     loadkit_warmup_requests_total                     counter, requests meant to start in warm-up
     loadkit_request_duration_seconds{endpoint}        histogram of requests that got a response
     loadkit_server_rss_bytes, loadkit_server_cpu_percent        the server's process tree
@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from loadkit.metrics import ERROR_KINDS
 
 BUCKETS_S = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4,
@@ -151,6 +153,20 @@ class LiveMetrics:
         for state, value in (("in_use", in_use), ("open", open_), ("capacity", capacity)):
             self._set("pool_connections", value, state=state)
 
+    def set_pool_sample(self, row: dict | None) -> None:
+        """The pool from one PoolMonitor sample (size, overflow, max_overflow, checked_out):
+        open is size + overflow, capacity size + max_overflow (unknown when it is negative)."""
+        row = row or {}
+        size, overflow, extra = row.get("size"), row.get("overflow"), row.get("max_overflow")
+        opened = None if None in (size, overflow) else size + overflow
+        capacity = None if None in (size, extra) or extra < 0 else size + extra
+        self.set_pool(row.get("checked_out"), opened, capacity)
+
+    def set_server_sample(self, row: dict | None) -> None:
+        """The server from one ServerMonitor sample ({rss_mb, cpu_percent}); None: unknown."""
+        row = row or {}
+        self.set_server(row.get("rss_mb"), row.get("cpu_percent"))
+
     def set_canary_p99(self, p99_ms: float | None) -> None:
         """The /live canary's p99 so far, in ms."""
         self._set("canary_p99_seconds", None if p99_ms is None else p99_ms / 1000)
@@ -200,8 +216,8 @@ class LiveMetrics:
         )  # fmt: skip
         for name, (count, kinds, buckets, sum_s) in sorted(endpoints.items()):
             requests.add_metric([tid, name], count)
-            for kind, n in sorted(kinds.items()):
-                failures.add_metric([tid, name, kind], n)
+            for kind in sorted({*ERROR_KINDS, *kinds}):  # every kind from 0: rate() sees the first
+                failures.add_metric([tid, name, kind], kinds.get(kind, 0))
             latency.add_metric([tid, name], _cumulative(buckets), sum_s)
         warm = CounterMetricFamily(
             PREFIX + "warmup_requests", "Requests meant to start inside the warm-up",
@@ -253,3 +269,9 @@ def bucket_of(value_s: float) -> tuple[float, float]:
     i = bisect_left(BUCKETS_S, value_s)
     lower = 0.0 if i == 0 else BUCKETS_S[i - 1]
     return lower, BUCKETS_S[i] if i < len(BUCKETS_S) else float("inf")
+
+
+def newest(monitor: object | None) -> dict | None:
+    """A monitor's newest sample (anything with ``samples()``); None: no monitor or no sample."""
+    rows = monitor.samples()[-1:] if monitor is not None else []
+    return rows[0] if rows else None

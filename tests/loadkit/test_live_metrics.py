@@ -45,6 +45,8 @@ def test_counters_and_histogram_by_endpoint_and_kind(served):
     assert got[("loadkit_requests_total", ep)] == 6
     kind = tuple(sorted((*ep, ("kind", "timeout"))))
     assert got[("loadkit_failures_total", kind)] == 1
+    unseen = tuple(sorted((*ep, ("kind", "check"))))
+    assert got[("loadkit_failures_total", unseen)] == 0  # every kind exported from 0
     count = got[("loadkit_request_duration_seconds_count", ep)]
     assert count == 5  # the time-out got no response: no latency
     bucket = tuple(sorted((*ep, ("le", "0.025"))))
@@ -104,6 +106,22 @@ def test_refresh_sets_gauges_at_scrape_time_and_survives_errors(served):
     metrics.on_scrape(refresh)
     scrape(port)
     assert scrape(port)[("loadkit_users", (("testid", "run-1"),))] == 2
+
+
+def test_pool_and_server_samples_become_gauges(served):
+    """A pool sample gives in use, open (size + overflow) and capacity (size + max_overflow)."""
+    metrics, port = served
+    metrics.set_pool_sample({"size": 5, "overflow": -2, "max_overflow": 10, "checked_out": 1})
+    metrics.set_server_sample({"rss_mb": 2.0, "cpu_percent": None})
+    got = scrape(port)
+    pool = {
+        dict(k)["state"]: v for (name, k), v in got.items() if name == "loadkit_pool_connections"
+    }
+    assert pool == {"in_use": 1, "open": 3, "capacity": 15}
+    assert got[("loadkit_server_rss_bytes", (("testid", "run-1"),))] == 2 * 1024 * 1024
+    assert ("loadkit_server_cpu_percent", (("testid", "run-1"),)) not in got
+    metrics.set_pool_sample(None)
+    assert not any(name == "loadkit_pool_connections" for name, _ in scrape(port))
 
 
 def test_warmup_requests_counted_apart_and_reset(served):
