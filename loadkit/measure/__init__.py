@@ -1,1 +1,1 @@
-"""Turning requests into numbers: histogram, recorder, HTTP client, engine, live metrics."""
+"""Turning requests into numbers: HTTP client, engine, recorder, histogram, trace."""

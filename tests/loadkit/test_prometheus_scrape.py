@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from loadkit.measure.histogram import LatencyHistogram
 from loadkit.measure.live_metrics import LiveMetrics, bucket_of
-from loadkit.metrics import LatencyHistogram
 from tests.prometheus import dashboard_queries, prometheus_binary, running_prometheus
 from tests.services import services_required
 
