@@ -83,6 +83,13 @@ def add_arguments(parser: object, **_kw: object) -> None:
         include_in_web_ui=False,
         help="allow load on a host outside loopback",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        include_in_web_ui=False,
+        help="serve live Prometheus metrics on 127.0.0.1:PORT/metrics (master only; 0: off)",
+    )
 
 
 def usage_error(message: str) -> None:
