@@ -4,12 +4,12 @@ Keeps the Locust file out of collection (importing it patches gevent) and import
 Options: ``--host`` (registered by Locust's pytest plugin, reused here), ``--profile``,
 ``--accounts``, ``--tokens``, ``--login-rate``, ``--no-token-cache``, ``--server-pid``,
 ``--request-timeout`` (pytest-timeout owns ``--timeout``), ``--insecure``, ``--ca-bundle`` and
-``--yes`` (needed for a target outside loopback). Without ``--host`` the reference backend starts
-once per run, shared by pytest-xdist workers (loadkit.suite.shared_backend). The fixtures are lazy:
-the project's own tests under tests/ start nothing and write no run folder, and a run of tests that
-need no account (the baseline) never logs in. Before the first test that needs accounts, the
-accounts every selected test will take are logged in (within the login budget,
-`loadkit.contract.accounts`).
+``--yes`` (needed for a target outside loopback) and ``--metrics-port`` (live Prometheus metrics).
+Without ``--host`` the reference backend starts once per run, shared by pytest-xdist workers
+(loadkit.suite.shared_backend). The fixtures are lazy: the project's own tests under tests/ start
+nothing and write no run folder, and a run of tests that need no account (the baseline) never logs
+in. Before the first test that needs accounts, the accounts every selected test will take are logged
+in (within the login budget, `loadkit.contract.accounts`).
 """
 
 from __future__ import annotations
@@ -62,6 +62,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--insecure", action="store_true", help="do not verify TLS certificates")
     group.addoption("--ca-bundle", default=None, help="CA bundle file for TLS verification")
     group.addoption("--yes", action="store_true", help="confirm load on a host outside loopback")
+    group.addoption(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve live Prometheus metrics on 127.0.0.1:PORT/metrics (xdist worker gwN: PORT+N)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -72,6 +78,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if host and not config.getoption("--yes") and not is_loopback(host):
         pytest.exit(targeting.confirm_message(host), returncode=2)
     _token_options(config)
+    if not 0 <= config.getoption("--metrics-port") <= 65535:
+        pytest.exit("--metrics-port must be a port number (1-65535)", returncode=2)
     if not hasattr(config, "workerinput"):
         config.stash[_STATE_DIR] = Path(tempfile.mkdtemp(prefix="loadtest-state-"))
 
@@ -189,6 +197,27 @@ def run_folder(pytestconfig: pytest.Config) -> Path:
     if problem:
         pytest.exit(problem, returncode=2)
     return shared_backend.shared_run_dir(_state_dir(pytestconfig), lambda: run_dir("pytest"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def live_metrics(request: pytest.FixtureRequest):
+    """With --metrics-port: serve this process's live metrics (xdist worker gwN on PORT+N) for the
+    whole session and a few seconds after; labelled with the run folder's name."""
+    port = request.config.getoption("--metrics-port")
+    if not port:
+        yield None
+        return
+    from loadkit.measure.live_metrics import MetricsPortError
+    from loadkit.suite import live_watch
+
+    workerinput = getattr(request.config, "workerinput", None)
+    index = int(workerinput["workerid"].removeprefix("gw")) if workerinput else 0
+    try:
+        metrics = live_watch.serve(port + index, request.getfixturevalue("run_folder").name)
+    except MetricsPortError as exc:
+        pytest.exit(str(exc), returncode=2)
+    yield metrics
+    live_watch.stop()
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,7 @@ Options:
   --login-rate N/P    login budget once a login is refused (default LOADTEST_LOGIN_RATE, 5/minute)
   --no-token-cache    keep tokens in memory only (default: a 0600 file in the user's cache dir)
   --processes N       Locust worker processes on this machine (pytest presets: xdist workers)
+  --metrics-port P    serve live Prometheus metrics on 127.0.0.1:P/metrics (xdist worker N: P+N)
   --compare RUN       compare with an earlier run folder; a regression past tolerance exits 1
   --yes               confirm load on a host outside loopback (needed when stdin is not a terminal)
   --baseline-report   also render this run into BASELINE_REPORT.md (charts in docs/baseline/)
@@ -82,7 +83,7 @@ usage_error() { fail 2 "run_load_tests.sh: $* (see --help)"; }
 
 # --- arguments --------------------------------------------------------------------------------------
 PRESET="" HOST="" USERS="" SPAWN_RATE="" RUN_TIME="" TAGS="" PROFILE="" ACCOUNTS=""
-PROCESSES="" COMPARE="" YES=0 BASELINE_REPORT=0 TOKENS="" LOGIN_RATE="" NO_TOKEN_CACHE=0
+PROCESSES="" COMPARE="" YES=0 BASELINE_REPORT=0 METRICS_PORT="" TOKENS="" LOGIN_RATE="" NO_TOKEN_CACHE=0
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || usage_error "option $1 needs a value"; }
 
@@ -102,6 +103,7 @@ parse_args() {
             --no-token-cache) NO_TOKEN_CACHE=1; shift ;;
             --processes) need_value "$@"; PROCESSES="$2"; shift 2 ;;
             --compare) need_value "$@"; COMPARE="$2"; shift 2 ;;
+            --metrics-port) need_value "$@"; METRICS_PORT="$2"; shift 2 ;;
             --yes | -y) YES=1; shift ;;
             --baseline-report) BASELINE_REPORT=1; shift ;;
             -*) usage_error "unknown option: $1" ;;
@@ -141,6 +143,8 @@ validate_args() {
         usage_error "--run-time must look like 30s, 5m, 1h30m"
     [[ -z "$PROCESSES" || "$PROCESSES" =~ ^[1-9][0-9]*$ ]] ||
         usage_error "--processes must be a positive integer"
+    [[ -z "$METRICS_PORT" || ("$METRICS_PORT" =~ ^[1-9][0-9]{0,4}$ && "$METRICS_PORT" -le 65535) ]] ||
+        usage_error "--metrics-port must be a port number (1-65535)"
     [[ -z "$ACCOUNTS" || -r "$ACCOUNTS" ]] || usage_error "--accounts file not readable: $ACCOUNTS"
     [[ -z "$TAGS" ]] || python3 "$HELPER" check-tags "$TAGS" || exit 2
     [[ -z "$ACCOUNTS" ]] || python3 "$HELPER" accounts "$ACCOUNTS" || exit 2 # before any backend
@@ -307,6 +311,7 @@ locust_command() {
     [[ -z "$PROFILE" ]] || CMD+=(--profile "$PROFILE")
     [[ -z "$ACCOUNTS" ]] || CMD+=(--accounts "$ACCOUNTS")
     [[ -z "$SERVER_PID" ]] || CMD+=(--server-pid "$SERVER_PID")
+    [[ -z "$METRICS_PORT" ]] || CMD+=(--metrics-port "$METRICS_PORT")
     [[ "$YES" == 0 ]] || CMD+=(--yes)
     if [[ -n "$TAGS" ]]; then
         local -a tags
@@ -324,6 +329,7 @@ pytest_command() { # pytest_command JUNIT_NAME TARGETS...
     [[ -z "$PROFILE" ]] || CMD+=(--profile "$PROFILE")
     [[ -z "$ACCOUNTS" ]] || CMD+=(--accounts "$ACCOUNTS")
     [[ -z "$PROCESSES" ]] || CMD+=(-n "$PROCESSES")
+    [[ -z "$METRICS_PORT" ]] || CMD+=(--metrics-port "$METRICS_PORT")
     [[ "$YES" == 0 ]] || CMD+=(--yes)
 }
 

@@ -13,7 +13,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
 from loadkit.contract.api import AccountsError
 from loadkit.contract.token_store import StoreError
-from loadkit.locust_plugin import progress, webui
+from loadkit.locust_plugin import live, progress, webui
 from loadkit.locust_plugin.options import (
     check_host,
     configure_accounts,
@@ -75,6 +75,9 @@ def on_init(environment: object, runner: object, web_ui: object = None, **_kw: o
         preflight_or_exit(environment)
     set_shape(environment, runner, options)
     _results(environment, options)
+    problem = live.serve(environment, STATE, STATE.directory.name)
+    if problem:
+        usage_error(problem)
     if web_ui is not None:
         webui.install(environment, lambda: STATE.run)
     if environment.host and not host_problem(environment.host):
@@ -104,6 +107,7 @@ def on_report_to_master(client_id: str, data: dict, **_kw: object) -> None:
     """Worker: ship what was recorded since the last report, and this process's CPU."""
     if STATE.run is not None and STATE.run.started_at is not None:
         data[DATA_KEY] = STATE.run.take_delta()
+        live.ship(data)
 
 
 @events.worker_report.add_listener
@@ -111,6 +115,7 @@ def on_worker_report(client_id: str, data: dict, **_kw: object) -> None:
     """Master: merge a worker's delta into the aggregate."""
     if STATE.run is not None and DATA_KEY in data:
         STATE.run.merge_delta(client_id, data[DATA_KEY])
+    live.merge(data)
 
 
 def _monitors(environment: object) -> tuple[ServerMonitor, PoolMonitor | None]:
@@ -126,6 +131,7 @@ def on_test_start(environment: object, **_kw: object) -> None:
     if STATE.run is None:
         return
     runner = environment.runner
+    live.begin(environment)
     if isinstance(runner, WorkerRunner):
         STATE.run.begin()
         return
@@ -176,3 +182,9 @@ def on_quitting(environment: object, **_kw: object) -> None:
             environment.process_exit_code = EXIT_FAILED
     run.finalized = True
     final_csv()
+
+
+@events.quitting.add_listener
+def on_quitting_metrics(environment: object, **_kw: object) -> None:
+    """After the final report: serve the live metrics a few seconds more, then close them."""
+    live.stop()

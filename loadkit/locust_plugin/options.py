@@ -84,6 +84,13 @@ def add_arguments(parser: object, **_kw: object) -> None:
         help="allow load on a host outside loopback",
     )
     progress.add_argument(parser)
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        include_in_web_ui=False,
+        help="serve live Prometheus metrics on 127.0.0.1:PORT/metrics (master only; 0: off)",
+    )
 
 
 def usage_error(message: str) -> None:

@@ -41,7 +41,13 @@ class _Latencies:
 
 
 class RunRecorder:
-    """Collects every request of a run; mergeable across workers and processes (via to_dict)."""
+    """Collects every request of a run; mergeable across workers and processes (via to_dict).
+
+    ``RunRecorder.live`` (a `LiveMetrics`, set by ``--metrics-port``) sees every recorded request,
+    with whether it fell in the warm-up, so its counters count what the report counts.
+    """
+
+    live = None
 
     def __init__(self, *, warmup_s: float = 0.0, error_sample_limit: int = 20) -> None:
         self.warmup_s = float(warmup_s)
@@ -92,6 +98,9 @@ class RunRecorder:
             second.hist.record(us)
         if error_kind is not None:
             second.failures += 1
+        if self.live is not None:
+            warmup = offset < self.warmup_s
+            self.live.observe_request(endpoint, latency_s, error_kind, warmup=warmup)
         if offset < self.warmup_s:
             return
         self.total += 1

@@ -17,6 +17,7 @@ from loadkit.contract.upload_budget import UploadLedger
 from loadkit.measure import engine, recording
 from loadkit.measure.http import HttpClient, Request
 from loadkit.measure.trace import TracingRecorder
+from loadkit.suite import live_watch
 from loadkit.suite.outcome import Outcome
 from loadkit.suite.session import (
     AccountPlan,
@@ -88,6 +89,7 @@ def run(coro_fn, ctx: Ctx, outcome: Outcome, *args: Any) -> None:
             outcome.problems.append(str(exc))
 
     live = None if getattr(coro_fn, "owns_canary", False) else _start_canary(ctx)
+    live_watch.watch(outcome=outcome, canary=live and live[0])
     try:
         engine.run(main())
     finally:
@@ -132,6 +134,7 @@ async def monitored(
     await asyncio.to_thread(server.start)
     if pools is not None:
         await asyncio.to_thread(pools.start)
+    live_watch.watch(server=server, pool=pools)
     try:
         yield server
     finally:

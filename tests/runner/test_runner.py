@@ -31,7 +31,7 @@ def pytest_addoption(parser):
         parser.addoption("--host", default=None)
     except ValueError:
         pass
-    for name in ("--profile", "--accounts", "--server-pid"):
+    for name in ("--profile", "--accounts", "--server-pid", "--metrics-port"):
         parser.addoption(name, default=None)
     parser.addoption("--yes", action="store_true")
 """
@@ -206,6 +206,24 @@ def test_all_runs_every_scenario_past_a_failure(tmp_path: Path) -> None:
     report = (run / "report.md").read_text()
     assert "| fake_second |" in report and "report.md (exit 1)" in proc.stdout
     assert json.loads((run / "run.json").read_text())["exit_code"] == 1
+
+
+def test_metrics_port_is_passed_to_the_load_process(tmp_path: Path) -> None:
+    """--metrics-port reaches the process that runs the load; a bad port is a usage error."""
+    body = FAKE_SUITE.split("def test_first")[0] + (
+        "def test_port(request):\n"
+        '    _report("fake_port", port=request.config.getoption("--metrics-port"))\n'
+    )
+    suite = fake_suite(tmp_path, body)
+    with serve() as (url, _):
+        proc, _ = run_runner(
+            tmp_path, "pytest", "--host", url, "--metrics-port", "9646", LOADTEST_SUITE=str(suite)
+        )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run,) = run_folders(tmp_path)
+    assert json.loads((run / "fake_port.json").read_text())["port"] == "9646"
+    bad, _ = run_runner(tmp_path, "quick", "--metrics-port", "70000")
+    assert bad.returncode == 2 and "--metrics-port must be a port" in one_line(bad.stderr)
 
 
 def test_interrupt_waits_for_the_report_renders_and_exits_130(tmp_path: Path) -> None:
