@@ -25,7 +25,8 @@ from locust import between, constant, constant_pacing, tag, task
 
 from loadkit.contract import api
 from loadkit.locust_plugin import hooks  # noqa: F401 - registers the event hooks
-from loadkit.locust_plugin.users import SHARED, ApiUser, multipart_file, worker_share
+from loadkit.locust_plugin.users import SHARED, ApiUser, worker_share
+from loadkit.measure.upload_body import StreamedBody
 from loadkit.probes import (
     access_probes,
     limit_probes,
@@ -117,16 +118,13 @@ class RealisticTherapist(ApiUser):
             self.list_patients()
         if not self.patient_ids or not SHARED.uploads.try_take(self.account):
             return
-        audio = api.wav_bytes(UPLOAD_BYTES, seed=self.rng.randrange(1000))
-        body, content_type = multipart_file(
-            api.UPLOAD_FIELD, "session.wav", api.UPLOAD_CONTENT_TYPE, audio
-        )
+        body = StreamedBody(UPLOAD_BYTES, seed=self.rng.randrange(8))  # sent in reused pieces
         resp = self.api(
             "POST",
             api.upload_path(self.rng.choice(self.patient_ids)),
             name=api.endpoint("POST", api.SESSION_UPLOAD),
             data=body,
-            headers={"Content-Type": content_type},
+            headers={"Content-Type": body.content_type},
         )
         sid = self._ids_of_one(resp)
         if sid:
