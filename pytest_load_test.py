@@ -9,7 +9,7 @@ defect it saw.
 
 import pytest
 
-from loadkit.suite import limiter_probe, load_scenarios, probe_scenarios
+from loadkit.suite import large_uploads, limiter_probe, load_scenarios, probe_scenarios
 
 
 def test_concurrent_health_checks(drive):
@@ -25,6 +25,12 @@ def test_concurrent_sessions(drive, accounts):
 def test_concurrent_uploads(drive, accounts):
     """10 concurrent uploads of real WAV audio meet the upload target and all reach 'processed'."""
     drive(load_scenarios.concurrent_uploads, plan=accounts)
+
+
+def test_large_uploads(drive, accounts):
+    """Concurrent streamed uploads of realistic size (5 x 25 MB by default) all reach 'processed';
+    the server's RSS stays well below the bytes in flight; past a lowered limit, a 413 mid-body."""
+    drive(large_uploads.large_uploads, plan=accounts)
 
 
 @pytest.mark.parametrize("which", ["default_limit", "upload_limit"])
