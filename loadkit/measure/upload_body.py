@@ -3,8 +3,9 @@ and reused as pieces, wrapped in a one-file multipart body whose length is known
 
 A `StreamedBody` has ``len()`` and yields its bytes in pieces, so ``concurrency`` uploads of
 ``size`` bytes hold one PCM block per seed, never ``concurrency x size``. The engine's client
-(`loadkit.measure.http`) and geventhttpclient (Locust's FastHttpUser) both send it as a body with
-a Content-Length. Sizes are written ``25MB`` (decimal, 25,000,000 bytes) or ``24MiB`` (binary).
+(`loadkit.measure.http`) iterates it; geventhttpclient (Locust's FastHttpUser) reads it as a file
+(``read``), both with a Content-Length. Sizes are written ``25MB`` (decimal, 25,000,000 bytes)
+or ``24MiB`` (binary).
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class StreamedBody:
         ).encode()
         self.tail = f"\r\n--{boundary}--\r\n".encode()
         self.content_type = f"multipart/form-data; boundary={boundary}"
+        self._reader: Iterator[bytes] | None = None
+        self._left: bytes | memoryview = b""
 
     def __len__(self) -> int:
         return len(self.head) + self.size + len(self.tail)
@@ -95,3 +98,20 @@ class StreamedBody:
         yield self.head
         yield from wav_pieces(self.size, self.seed)
         yield self.tail
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left for -1): file-like, read once from the start;
+        geventhttpclient sends a body that is not bytes with ``socket.sendfile``."""
+        if self._reader is None:
+            self._reader = iter(self)
+        want = len(self) if size is None or size < 0 else size
+        out: list[bytes | memoryview] = []
+        while want > 0:
+            if not self._left:
+                self._left = next(self._reader, b"")
+                if not self._left:
+                    break
+            out.append(self._left[:want])
+            want -= len(out[-1])
+            self._left = self._left[len(out[-1]) :]
+        return b"".join(out)

@@ -53,6 +53,14 @@ def test_streamed_body_reuses_its_pcm_block() -> None:
     assert first[2].obj is second[2].obj  # one shared block behind every piece
 
 
+def test_streamed_body_reads_like_a_file() -> None:
+    """read(8192) until empty gives exactly the iterated bytes (how geventhttpclient sends it)."""
+    body = StreamedBody(600_001, seed=4)
+    blocks = list(iter(lambda: body.read(8192), b""))
+    assert b"".join(blocks) == b"".join(body) and len(b"".join(blocks)) == len(body)
+    assert max(map(len, blocks)) == 8192 and body.read() == b""
+
+
 async def _upload(url: str, token: str, patient: str, body: StreamedBody) -> tuple[int, int]:
     client = HttpClient(url)
     conn = await client.connect()
