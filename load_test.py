@@ -21,13 +21,14 @@ import random
 import time
 
 import gevent
-from locust import between, constant, constant_pacing, tag, task
+from locust import between, constant, constant_pacing, events, tag, task
 
 from loadkit.contract import api
 from loadkit.locust_plugin import hooks  # noqa: F401 - registers the event hooks
+from loadkit.locust_plugin.options import usage_error
 from loadkit.locust_plugin.state import STATE
 from loadkit.locust_plugin.users import SHARED, ApiUser, worker_share
-from loadkit.measure.http import encode_multipart
+from loadkit.measure.upload_body import StreamedBody, parse_sizes
 from loadkit.probes import (
     access_probes,
     limit_probes,
@@ -42,6 +43,24 @@ PROCESSING_POLL_S = 2.0
 PROCESSING_POLLS = 60
 SESSIONS = api.endpoint("GET", api.SESSIONS)
 SESSION = api.endpoint("GET", api.SESSION)
+
+
+def upload_sizes(options: object) -> list[int]:
+    """--upload-size as bytes: one size or a mix drawn from per upload (default UPLOAD_BYTES)."""
+    text = getattr(options, "upload_size", None)
+    sizes = parse_sizes(text) if text else [UPLOAD_BYTES]
+    if min(sizes) < 1024:
+        raise ValueError(f"a WAV upload needs at least 1024 bytes, got {text!r}")
+    return sizes
+
+
+@events.init.add_listener
+def _check_upload_size(environment, **_kw) -> None:
+    """A malformed --upload-size is one line and exit 2, before any load."""
+    try:
+        upload_sizes(environment.parsed_options)
+    except ValueError as exc:
+        usage_error(f"--upload-size: {exc}")
 
 
 class RealisticTherapist(ApiUser):
@@ -117,15 +136,14 @@ class RealisticTherapist(ApiUser):
             self.list_patients()
         if not self.patient_ids or not SHARED.uploads.try_take(self.account):
             return
-        audio = api.wav_bytes(UPLOAD_BYTES, seed=self.rng.randrange(1000))
-        file = ("session.wav", audio, api.UPLOAD_CONTENT_TYPE)
-        body, content_type = encode_multipart({}, {api.UPLOAD_FIELD: file})
+        size = self.rng.choice(upload_sizes(self.environment.parsed_options))
+        body = StreamedBody(size, seed=self.rng.randrange(8))  # sent in reused pieces
         resp = self.api(
             "POST",
             api.upload_path(self.rng.choice(self.patient_ids)),
             name=api.endpoint("POST", api.SESSION_UPLOAD),
             data=body,
-            headers={"Content-Type": content_type},
+            headers={"Content-Type": body.content_type},
         )
         sid = self._ids_of_one(resp)
         if sid:

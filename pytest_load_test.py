@@ -9,7 +9,7 @@ each contract defect it saw.
 
 import pytest
 
-from loadkit.suite import limiter_probe, load_scenarios, probe_scenarios
+from loadkit.suite import large_uploads, limiter_probe, load_scenarios, probe_scenarios
 
 
 def test_concurrent_health_checks(drive):
@@ -71,3 +71,10 @@ def test_upload_trust_probe(drive, accounts):
 def test_event_loop_probe(drive, accounts):
     """During uploads and logins the /live canary's p99 stays near its idle value."""
     drive(probe_scenarios.event_loop_probe, plan=accounts)
+
+
+# Last: 125 MB written and processed must not overlap the probes' canary or the sustained window.
+def test_large_uploads(drive, accounts):
+    """Concurrent streamed uploads of realistic size (5 x 25 MB by default) all reach 'processed';
+    the server's RSS stays well below the bytes in flight; past a lowered limit, a 413 mid-body."""
+    drive(large_uploads.large_uploads, plan=accounts)

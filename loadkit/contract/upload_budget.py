@@ -24,6 +24,7 @@ PRIORITY = (
     "event_loop_probe",
     "limiter_semantics_probe[extract]",
     "access_control_probe",
+    "large_uploads",
     "rate_limit_enforcement[upload_limit]",
     "limiter_semantics_probe[upload]",
 )

@@ -64,6 +64,12 @@ def add_arguments(parser: object, **_kw: object) -> None:
         help="load shape: step or spike (sized by -u, -r, -t)",
     )
     parser.add_argument(
+        "--upload-size",
+        default=None,
+        include_in_web_ui=False,
+        help="RealisticTherapist's upload size, or a mix to draw from: 25MB, 24MiB, 5MB,25MB,50MB",
+    )
+    parser.add_argument(
         "--report-name", default=None, help="report file name (default: locust_<tags>)"
     )
     parser.add_argument(

@@ -32,6 +32,7 @@ def run_parameters(environment: object) -> dict:
         "personas": sorted(cls.__name__ for cls in environment.user_classes),
         "workers": runner.worker_count if isinstance(runner, MasterRunner) else 1,
         "accounts": options.accounts or "default",
+        "upload_size": getattr(options, "upload_size", None),
     }
 
 

@@ -17,7 +17,7 @@ import asyncio
 import json
 import ssl
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -25,6 +25,9 @@ import httptools
 
 Check = Callable[[int, bytes], "str | None"]
 HeaderCheck = Callable[[int, Mapping[str, str]], "str | None"]
+
+
+_SENDING: set[asyncio.Task] = set()
 
 
 class ProtocolError(ConnectionError):
@@ -39,14 +42,16 @@ class Request:
     returns an error message when a response with an expected status is wrong (kind "check").
     ``header_check(status, headers)`` does the same from the response headers (lower-case names);
     headers are only collected for requests that set it. Build one per distinct request and reuse
-    it: its wire head is serialised once, at construction.
+    it: its wire head is serialised once, at construction. A ``body`` that is not bytes is an
+    iterable with ``len()`` (`loadkit.measure.upload_body.StreamedBody`): sent piece by piece under
+    the transport's flow control, and no longer once the server has answered or closed.
     """
 
     method: str
     path: str
     endpoint: str = ""
     headers: Mapping[str, str] | None = None
-    body: bytes | None = None
+    body: bytes | Iterable[bytes] | None = None
     expect: int | frozenset[int] = 200
     check: Check | None = None
     header_check: HeaderCheck | None = None
@@ -86,7 +91,7 @@ def _serialise_head(request: Request) -> bytes:
     lines = [f"{request.method} {request.path} HTTP/1.1"]
     lines += [f"{k}: {v}" for k, v in (request.headers or {}).items()]
     if request.body is not None or request.method in ("POST", "PUT", "PATCH"):
-        lines.append(f"Content-Length: {len(request.body or b'')}")
+        lines.append(f"Content-Length: {len(request.body or b'')}")  # type: ignore[arg-type]
     return ("\r\n".join(lines) + "\r\n").encode("latin-1")
 
 
@@ -131,7 +136,9 @@ class Connection(asyncio.Protocol):
         "_head_only",
         "_framed",
         "_alive",
+        "_drained",
         "status",
+        "body_sent",
         "headers",
         "reusable",
     )
@@ -147,7 +154,9 @@ class Connection(asyncio.Protocol):
         self._head_only = False
         self._framed = False
         self._alive = False
+        self._drained: asyncio.Future | None = None
         self.status = 0
+        self.body_sent = 0
         self.headers: dict[str, str] | None = None
         self.reusable = False
 
@@ -155,6 +164,14 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         self._alive = self.reusable = True
+
+    def pause_writing(self) -> None:
+        self._drained = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -164,6 +181,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._alive = self.reusable = False
+        self.resume_writing()
         if self._waiter is not None and not self._waiter.done():
             if exc is None and self.status and not self._head_only and not self._framed:
                 self._finish()  # body delimited by the connection's end (no length, not chunked)
@@ -203,9 +221,26 @@ class Connection(asyncio.Protocol):
         self._timer = self._loop.call_later(timeout_s, self._expire)
         transport = self._transport
         transport.write(request.head + host_block)  # type: ignore[union-attr]
-        if request.body:
+        self.body_sent = 0
+        if isinstance(request.body, bytes | bytearray | memoryview):
             transport.write(request.body)  # type: ignore[union-attr]
+            self.body_sent = len(request.body)
+        elif request.body is not None:
+            task = self._loop.create_task(self._stream(request.body, waiter))
+            _SENDING.add(task)  # a reference until it ends (the loop keeps only a weak one)
+            task.add_done_callback(_SENDING.discard)
         return waiter
+
+    async def _stream(self, pieces: Iterable[bytes], waiter: asyncio.Future) -> None:
+        """Write ``pieces`` as the transport drains; stop once ``waiter`` is done (an early answer,
+        a 413 while streaming, a failure) or the connection closes."""
+        for piece in pieces:
+            if waiter.done() or not self._alive:
+                return
+            self._transport.write(piece)  # type: ignore[union-attr]
+            self.body_sent += len(piece)
+            if self._drained is not None:
+                await self._drained
 
     def _finish(self) -> None:
         waiter, self._waiter = self._waiter, None

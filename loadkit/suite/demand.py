@@ -42,6 +42,7 @@ def _general_demand(name: str, profile: slo.Profile) -> int:
     general = {
         "concurrent_sessions": lambda: need(2 * int(size("sessions")["concurrent"])),
         "concurrent_uploads": lambda: int(size("uploads")["concurrent"]),
+        "large_uploads": lambda: int(size("large_uploads")["concurrent"]),
         "database_pool_stress": lambda: need(2 * int(size("pool")["concurrent"])),
         "sustained_load": sustained,
         "memory_leak_detection": memory,
@@ -56,6 +57,7 @@ def upload_demand(name: str, param: str | None, profile: slo.Profile) -> int:
     size = profile.scenario
     needs = {
         "concurrent_uploads": lambda: int(size("uploads")["concurrent"]),
+        "large_uploads": lambda: int(size("large_uploads")["concurrent"]),
         "event_loop_probe": lambda: int(size("event_loop")["uploads"]),
         "upload_trust_probe": lambda: len(upload_probes.upload_cases(1024)) + 1,
         "access_control_probe": lambda: int(size("probes")["access_rounds"]) * ACCESS_CREDENTIALS,

@@ -90,7 +90,9 @@ def _judge_uploads(ctx: Ctx, outcome: Outcome, n: int, ids, final, timeout_s: fl
         "unfinished": len(ids) - len(final),
         "timeout_s": timeout_s,
     }
-    outcome.thresholds += slo.check(outcome.summary(), ctx.profile.limits("upload"))
+    limits = ctx.profile.limits("upload")
+    limits.pop("upload_to_processed_p95_ms", None)  # test_large_uploads' transaction
+    outcome.thresholds += slo.check(outcome.summary(), limits)
     outcome.thresholds += slo.check(
         {"sessions_processed": processed}, {"min:sessions_processed": n}
     )

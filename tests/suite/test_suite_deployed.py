@@ -58,7 +58,7 @@ def test_the_pytest_suite_runs_to_the_end_against_the_deployed_service(backend_f
                     "--profile", "ci", "--login-rate", RATE, "-rA", timeout_s=240)  # fmt: skip
     assert run.returncode in (0, 1), run.output[-3000:]
     assert "Traceback" not in run.output and " error" not in run.output.lower(), run.output[-3000:]
-    assert len(run.reports) == 20, sorted(run.reports)
+    assert len(run.reports) == 21, sorted(run.reports)
     named = _check_reports(run.reports)
     assert named >= EXPECTED_DEFECTS, named
     assert any(r.get("limit_shaped") for r in run.reports.values())
@@ -82,10 +82,10 @@ def test_the_runners_all_runs_to_the_end_against_the_deployed_service(
     output = done.stdout + done.stderr
     assert done.returncode in (0, 1), output[-3000:]
     assert "Traceback" not in output and "Exit:" not in output, output[-3000:]
-    assert "of 20 scenarios" in output, output[-3000:]
+    assert "of 21 scenarios" in output, output[-3000:]
     folder = next(p for p in (tmp_path / "results").iterdir() if not p.name.startswith("."))
     reports = {p.name: json.loads(p.read_text()) for p in folder.glob("*.json")}
     reports.pop("run.json", None)
-    assert len(reports) == 20, sorted(reports)
+    assert len(reports) == 21, sorted(reports)
     named = _check_reports(reports)
     assert {"limiter-500", "default-limit-missing", "data-without-token"} <= named, named

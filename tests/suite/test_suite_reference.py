@@ -6,6 +6,7 @@ EXPECTED_REPORTS = {
     "concurrent_health_checks.json",
     "concurrent_sessions.json",
     "concurrent_uploads.json",
+    "large_uploads.json",
     "rate_limit_enforcement[default_limit].json",
     "rate_limit_enforcement[upload_limit].json",
     "database_pool_stress.json",

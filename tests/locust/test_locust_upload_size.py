@@ -1,0 +1,37 @@
+"""Locust's --upload-size: RealisticTherapist's uploads of a given size (or a mix), streamed;
+a malformed size is one line and exit 2 before any load (Locust in a subprocess)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.locust.conftest import read_json, run_locust
+
+UPLOAD = "POST /api/sessions/upload"
+
+
+@pytest.mark.slow
+def test_upload_size_mix_sends_large_uploads(backend, tmp_path: Path) -> None:
+    """--upload-size 5MB,12MB with only the upload task: the streamed uploads succeed (none
+    failed, no task raised) and the sizes are in the report's parameters."""
+    done = run_locust(
+        backend.url, tmp_path, "--headless", "-u", "2", "-r", "2", "-t", "8s",
+        "--tags", "upload", "--upload-size", "5MB,12MB", "--report-name", "big",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = read_json(tmp_path / "big.json")
+    assert report["parameters"]["upload_size"] == "5MB,12MB"
+    upload = report["endpoints"][UPLOAD]
+    assert upload["requests"] >= 1 and upload["failures"] == 0, upload
+    exceptions = (tmp_path / "big_exceptions.csv").read_text().strip().splitlines()
+    assert exceptions[1:] == [], exceptions[:3]
+
+
+def test_malformed_upload_size_is_one_line_and_exit_2(backend, tmp_path: Path) -> None:
+    """--upload-size 25XB: exit 2 with one line naming the option, no traceback."""
+    done = run_locust(backend.url, tmp_path, "--headless", "-t", "2s", "--upload-size", "25XB")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "--upload-size: not a size: '25XB'" in done.stderr
+    assert "Traceback" not in done.stderr
