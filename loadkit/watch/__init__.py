@@ -1,0 +1,1 @@
+"""Samplers of the system under test that run beside a load run."""

@@ -1,0 +1,154 @@
+"""Sample the server's CPU with py-spy for the steady part of a run, and write what it found.
+
+`ServerProfiler` attaches `py-spy record --pid PID --subprocesses --native` (uvicorn workers are
+children; bcrypt's hash is native code, so without `--native` the profile would stop at the Python
+line calling it) and stops it with SIGINT, which makes py-spy write its recording. One recording per
+run, in collapsed-stack form (`--format raw`: `server_profile.txt`); the flame graph
+`server_profile.svg` and the figures in `server_profile.json` are drawn from it. When there is
+no profile (switched off, remote target, no server process, no py-spy, ptrace refused),
+`server_profile.json` says why: the report never leaves it out silently.
+
+Where attaching is refused, `under_profiler` gives the command that starts the backend under py-spy
+instead (mode "started under").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from loadkit.watch import flamegraph, profile_stacks
+
+RATE_HZ = 50
+RAW_NAME, SVG_NAME, JSON_NAME = "server_profile.txt", "server_profile.svg", "server_profile.json"
+STOP_TIMEOUT_S = 20.0
+OFF_REASON = "switched off (--no-server-profile)"
+
+
+def profile_reason(*, enabled: bool, remote: bool, pid: int | None, host: str = "") -> str | None:
+    """Why this run gets no server profile, or None when it can have one."""
+    if not enabled:
+        return OFF_REASON
+    if remote:
+        return f"remote target {host}: its server process cannot be sampled from this machine"
+    if pid is None:
+        return "no server process found listening on the target's port on this machine"
+    return None
+
+
+def py_spy() -> str | None:
+    """The py-spy binary: beside this Python (the virtualenv), else on PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+def record_args(raw: Path, rate: int = RATE_HZ) -> list[str]:
+    """py-spy's options for one recording into ``raw``."""
+    return ["record", "--subprocesses", "--native", "--rate", str(rate), "--format", "raw",
+            "--output", str(raw)]  # fmt: skip
+
+
+def under_profiler(command: Sequence[str], raw: Path, rate: int = RATE_HZ) -> list[str]:
+    """``command`` started under py-spy (for where attaching to a running process is refused)."""
+    binary = py_spy() or "py-spy"
+    return [binary, *record_args(raw, rate), "--", *command]
+
+
+class ServerProfiler:
+    """One py-spy recording of a server process tree, written into ``run_dir``."""
+
+    def __init__(self, run_dir: Path, pid: int | None, *, rate: int = RATE_HZ) -> None:
+        self.run_dir, self.pid, self.rate = Path(run_dir), pid, rate
+        self.raw = self.run_dir / RAW_NAME
+        self._popen: subprocess.Popen | None = None
+        self._started = 0.0
+        self.reason: str | None = None if pid else "no server process on this machine"
+
+    def start(self) -> bool:
+        """Start py-spy on the server; False (and ``reason`` set) when it cannot even start.
+
+        py-spy reports a refused attach by exiting within about a second; `stop` reads why.
+        """
+        binary = py_spy()
+        if self.reason is None and binary is None:
+            self.reason = "py-spy is not installed (pip install -r requirements.txt)"
+        if self.reason is not None:
+            return False
+        command = [binary, *record_args(self.raw, self.rate), "--pid", str(self.pid)]
+        self._popen = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self._started = time.monotonic()
+        return True
+
+    def stop(self) -> dict:
+        """Stop sampling, write the flame graph and server_profile.json; the JSON's content."""
+        info = {"mode": "attached", "pid": self.pid, "rate_hz": self.rate, "native": True}
+        if self._popen is not None:
+            info.update(self._finish())
+            self._popen = None
+        return write_profile(self.run_dir, info, self.reason)
+
+    def _finish(self) -> dict:
+        early = self._popen.poll() is not None  # py-spy gave up by itself: attach refused
+        if not early:
+            os.killpg(self._popen.pid, signal.SIGINT)
+        try:
+            output = self._popen.communicate(timeout=STOP_TIMEOUT_S)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(self._popen.pid, signal.SIGKILL)
+            output = self._popen.communicate()[0]
+        text = output.decode(errors="replace")
+        if not self.raw.exists():  # an early exit with a recording: the server ended first
+            self.reason = _failure(text, self.pid)
+        return {"seconds": round(time.monotonic() - self._started, 1), "errors": _errors(text)}
+
+
+def _errors(text: str) -> int | None:
+    """py-spy's count of samples it could not take ("Samples: N Errors: M")."""
+    _, found, rest = text.rpartition("Errors: ")
+    digits = rest.split()[0] if found and rest.split() else ""
+    return int(digits) if digits.isdigit() else None
+
+
+def _failure(text: str, pid: int | None) -> str:
+    """One line saying why py-spy did not record."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = next((line for line in lines if line.startswith("Error")), lines[0] if lines else "")
+    if "ermission" in text or "ptrace" in text.lower():
+        return f"ptrace to pid {pid} not permitted (needs root or CAP_SYS_PTRACE): {first}"
+    return f"py-spy could not record pid {pid}: {first or 'no output'}"
+
+
+def write_profile(run_dir: Path, info: dict, reason: str | None) -> dict:
+    """server_profile.json (and the flame graph when there is a recording); returns the JSON."""
+    raw = Path(run_dir) / RAW_NAME
+    data = {**info, "recorded": False, "reason": reason}
+    if reason is None and raw.exists():
+        profile = profile_stacks.aggregate(profile_stacks.parse_raw(raw.read_text()))
+        flamegraph.write_svg(profile_stacks.parse_raw(raw.read_text()), Path(run_dir) / SVG_NAME)
+        data.update(recorded=True, raw=RAW_NAME, svg=SVG_NAME, **profile_stacks.summary(profile))
+    elif reason is None:
+        data["reason"] = "py-spy wrote no recording"
+    (Path(run_dir) / JSON_NAME).write_text(json.dumps(data, indent=1), encoding="utf-8")
+    return data
+
+
+def not_profiled(run_dir: Path, reason: str) -> dict:
+    """Write server_profile.json saying there is no profile, and why."""
+    return write_profile(run_dir, {"mode": None}, reason)
+
+
+def read_profile(run_dir: Path) -> dict | None:
+    """The run's server_profile.json, or None when the run has none."""
+    try:
+        return json.loads((Path(run_dir) / JSON_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

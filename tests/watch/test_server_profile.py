@@ -1,0 +1,97 @@
+"""py-spy attached to the real reference backend: what a login run and a list run profile shows."""
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from loadkit.watch import profile_section
+from loadkit.watch.server_profile import (
+    JSON_NAME,
+    OFF_REASON,
+    RAW_NAME,
+    SVG_NAME,
+    ServerProfiler,
+    not_profiled,
+    profile_reason,
+    read_profile,
+)
+from tests.backends import SEED_PASSWORD, seed_email
+
+pytestmark = pytest.mark.slow
+LOGIN_ROUNDS = "10"  # ~60 ms a hash here: enough samples in a few logins
+
+
+def _login(client, number: int = 1) -> str:
+    body = {"email": seed_email(number), "password": SEED_PASSWORD}
+    response = client.post("/api/v1/login", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def _profiled(run: Path, backend, load) -> dict:
+    profiler = ServerProfiler(run, backend.pid)
+    assert profiler.start(), profiler.reason
+    with backend.client() as client:
+        load(client)
+    return profiler.stop()
+
+
+def test_a_login_run_names_bcrypts_hash(backend_factory, tmp_path):
+    """Logins: bcrypt's native hash is a top own function; the section and a finding say so."""
+    backend = backend_factory(BCRYPT_ROUNDS=LOGIN_ROUNDS)
+    data = _profiled(tmp_path, backend, lambda c: [_login(c) for _ in range(8)])
+    assert data["recorded"] and (tmp_path / RAW_NAME).stat().st_size > 0
+    assert (tmp_path / SVG_NAME).read_text().startswith("<svg")
+    top = [name for name, _, _ in data["top_own"][:3]]
+    assert any("bcrypt" in name for name in top), top
+    text = "\n".join(profile_section.section(read_profile(tmp_path)))
+    assert "Where the server's CPU went" in text and "bcrypt" in text
+    assert any("password hashing (bcrypt" in f for f in profile_section.findings(data))
+
+
+def test_a_session_list_run_names_where_the_list_goes(backend_factory, tmp_path):
+    """Session lists: the list handler is a group, and its finding names frames beneath it."""
+    backend = backend_factory()
+
+    def lists(client):
+        headers = {"Authorization": f"Bearer {_login(client)}"}
+        deadline = time.monotonic() + 4
+        for _ in range(2000):
+            if time.monotonic() > deadline:
+                break
+            assert client.get("/api/sessions/", headers=headers).status_code == 200
+
+    data = _profiled(tmp_path, backend, lists)
+    groups = [g for g in data["groups"] if g["group"].startswith("handler list_sessions")]
+    assert groups and groups[0]["samples"] >= profile_section.MIN_SAMPLES, data["groups"]
+    line = next(f for f in profile_section.findings(data) if "handler list_sessions" in f)
+    within = line.split("within it: ")[1]
+    assert any(lib in within for lib in ("schemas.py", "crud.py", "sqlalchemy", "pydantic")), line
+
+
+def test_switched_off_or_remote_gives_a_reason_and_no_profile(tmp_path):
+    """--no-server-profile and a remote target each write the reason and no recording."""
+    assert profile_reason(enabled=False, remote=False, pid=1) == OFF_REASON
+    remote = profile_reason(enabled=True, remote=True, pid=None, host="https://api.example")
+    assert "remote target https://api.example" in remote
+    not_profiled(tmp_path, remote)
+    text = "\n".join(profile_section.section(read_profile(tmp_path)))
+    assert f"No server profile: {remote}." in text
+    assert not (tmp_path / RAW_NAME).exists() and not (tmp_path / SVG_NAME).exists()
+
+
+def test_a_process_py_spy_cannot_record_gives_its_reason(tmp_path):
+    """Attaching to a process that is not Python fails with py-spy's reason, stated, no profile."""
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        profiler = ServerProfiler(tmp_path, sleeper.pid)
+        profiler.start()
+        time.sleep(2)  # py-spy looks for Python in the tree for about a second, then exits
+        data = profiler.stop()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert not data["recorded"] and f"pid {sleeper.pid}" in data["reason"]
+    assert (tmp_path / JSON_NAME).exists() and not (tmp_path / SVG_NAME).exists()
