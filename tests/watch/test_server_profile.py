@@ -1,5 +1,6 @@
 """py-spy attached to the real reference backend: what a login run and a list run profile shows."""
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 
 from loadkit.watch import profile_section
 from loadkit.watch.server_profile import (
+    DEFAULT_ON,
     JSON_NAME,
     OFF_REASON,
     RAW_NAME,
@@ -15,12 +17,14 @@ from loadkit.watch.server_profile import (
     ServerProfiler,
     not_profiled,
     profile_reason,
+    profiler_for,
     read_profile,
 )
 from tests.backends import SEED_PASSWORD, seed_email
 
 pytestmark = pytest.mark.slow
 LOGIN_ROUNDS = "10"  # ~60 ms a hash here: enough samples in a few logins
+TEST_RATE_HZ = 50  # more samples than the default in a short test
 
 
 def _login(client, number: int = 1) -> str:
@@ -31,7 +35,7 @@ def _login(client, number: int = 1) -> str:
 
 
 def _profiled(run: Path, backend, load) -> dict:
-    profiler = ServerProfiler(run, backend.pid)
+    profiler = ServerProfiler(run, backend.pid, rate=TEST_RATE_HZ)
     assert profiler.start(), profiler.reason
     with backend.client() as client:
         load(client)
@@ -74,12 +78,24 @@ def test_a_session_list_run_names_where_the_list_goes(backend_factory, tmp_path)
 def test_switched_off_or_remote_gives_a_reason_and_no_profile(tmp_path):
     """--no-server-profile and a remote target each write the reason and no recording."""
     assert profile_reason(enabled=False, remote=False, pid=1) == OFF_REASON
+    assert profile_reason(enabled=True, remote=False, pid=1) is None
     remote = profile_reason(enabled=True, remote=True, pid=None, host="https://api.example")
     assert "remote target https://api.example" in remote
     not_profiled(tmp_path, remote)
     text = "\n".join(profile_section.section(read_profile(tmp_path)))
     assert f"No server profile: {remote}." in text
     assert not (tmp_path / RAW_NAME).exists() and not (tmp_path / SVG_NAME).exists()
+
+
+def test_the_run_profiler_follows_the_switch_and_the_target(tmp_path):
+    """profiler_for: off, the default, and a pid-less target each record nothing and say why."""
+    off = profiler_for(tmp_path, enabled=False, pid=os.getpid(), unavailable=None)
+    assert not off.start() and off.stop()["reason"] == OFF_REASON
+    default = profiler_for(tmp_path, enabled=None, pid=os.getpid(), unavailable=None)
+    assert (default.reason is None) == DEFAULT_ON
+    remote = profiler_for(tmp_path, enabled=True, pid=None, unavailable="https://x is remote")
+    assert not remote.start() and remote.stop()["reason"] == "https://x is remote"
+    assert not (tmp_path / RAW_NAME).exists()
 
 
 def test_a_process_py_spy_cannot_record_gives_its_reason(tmp_path):
