@@ -88,7 +88,20 @@ class ServerProfiler:
         self.raw = self.run_dir / RAW_NAME
         self._popen: subprocess.Popen | None = None
         self._started = 0.0
+        self.mode = "attached"
         self.reason: str | None = None if pid else "no server process on this machine"
+
+    @classmethod
+    def started_under(
+        cls, run_dir: Path, popen: subprocess.Popen, *, rate: int = RATE_HZ
+    ) -> ServerProfiler:
+        """A server started with `under_profiler` (``popen`` is py-spy, leading the group).
+
+        `stop` then ends the server too: SIGINT to the group makes py-spy write its recording.
+        """
+        profiler = cls(run_dir, popen.pid, rate=rate)
+        profiler._popen, profiler._started, profiler.mode = popen, time.monotonic(), "started under"
+        return profiler
 
     def start(self) -> bool:
         """Start py-spy on the server; False (and ``reason`` set) when it cannot even start.
@@ -110,7 +123,7 @@ class ServerProfiler:
 
     def stop(self) -> dict:
         """Stop sampling, write the flame graph and server_profile.json; the JSON's content."""
-        info = {"mode": "attached", "pid": self.pid, "rate_hz": self.rate, "native": self.native}
+        info = {"mode": self.mode, "pid": self.pid, "rate_hz": self.rate, "native": self.native}
         if self._popen is not None:
             info.update(self._finish())
             self._popen = None
@@ -125,7 +138,7 @@ class ServerProfiler:
         except subprocess.TimeoutExpired:
             os.killpg(self._popen.pid, signal.SIGKILL)
             output = self._popen.communicate()[0]
-        text = output.decode(errors="replace")
+        text = (output or b"").decode(errors="replace")
         if not self.raw.exists():  # an early exit with a recording: the server ended first
             self.reason = _failure(text, self.pid)
         return {"seconds": round(time.monotonic() - self._started, 1), "errors": _errors(text)}

@@ -2,9 +2,11 @@
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from loadkit.watch import profile_section
@@ -19,8 +21,10 @@ from loadkit.watch.server_profile import (
     profile_reason,
     profiler_for,
     read_profile,
+    under_profiler,
 )
-from tests.backends import SEED_PASSWORD, seed_email
+from reference_backend.process import free_port
+from tests.backends import FAST_ENV, SEED_PASSWORD, seed_email
 
 pytestmark = pytest.mark.slow
 LOGIN_ROUNDS = "10"  # ~60 ms a hash here: enough samples in a few logins
@@ -111,3 +115,35 @@ def test_a_process_py_spy_cannot_record_gives_its_reason(tmp_path):
         sleeper.wait()
     assert not data["recorded"] and f"pid {sleeper.pid}" in data["reason"]
     assert (tmp_path / JSON_NAME).exists() and not (tmp_path / SVG_NAME).exists()
+
+
+def test_a_backend_started_under_py_spy_is_profiled_when_it_stops(tmp_path):
+    """The fallback for refused ptrace: the backend runs under py-spy; stop writes the profile."""
+    port, env = free_port(), {**os.environ, **FAST_ENV, "BCRYPT_ROUNDS": LOGIN_ROUNDS}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path}/b.db", UPLOAD_DIR=str(tmp_path / "up"))
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    server = [sys.executable, "-m", "reference_backend", "--host", "127.0.0.1", "--port", str(port)]
+    command = under_profiler(server, tmp_path / RAW_NAME, rate=TEST_RATE_HZ)
+    popen = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, start_new_session=True)
+    profiler = ServerProfiler.started_under(tmp_path, popen, rate=TEST_RATE_HZ)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            [_login(client) for _ in range(5)]
+    finally:
+        data = profiler.stop()
+    assert popen.returncode is not None and data["mode"] == "started under"
+    assert any("bcrypt" in name for name, _, _ in data["top_own"][:3]), data["top_own"]
+
+
+def _wait_healthy(url: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} never answered /health")
