@@ -85,7 +85,7 @@ class ServerProfiler:
         self, run_dir: Path, pid: int | None, *, rate: int = RATE_HZ, native: bool = True
     ) -> None:
         self.run_dir, self.pid, self.rate, self.native = Path(run_dir), pid, rate, native
-        self.raw = self.run_dir / RAW_NAME
+        self.raw = self.run_dir / f"server_profile.{os.getpid()}.part"  # merged into RAW_NAME
         self._popen: subprocess.Popen | None = None
         self._started = 0.0
         self.mode = "attached"
@@ -100,6 +100,7 @@ class ServerProfiler:
         `stop` then ends the server too: SIGINT to the group makes py-spy write its recording.
         """
         profiler = cls(run_dir, popen.pid, rate=rate)
+        profiler.raw = Path(run_dir) / RAW_NAME  # under_profiler's ``raw``
         profiler._popen, profiler._started, profiler.mode = popen, time.monotonic(), "started under"
         return profiler
 
@@ -127,7 +128,23 @@ class ServerProfiler:
         if self._popen is not None:
             info.update(self._finish())
             self._popen = None
+            self._merge(info)
         return write_profile(self.run_dir, info, self.reason)
+
+    def _merge(self, info: dict) -> None:
+        """Append this recording to the run's (collapsed stacks add up), e.g. for the `all`
+        preset's one pytest process per scenario; seconds and errors add up too."""
+        final = self.run_dir / RAW_NAME
+        if self.raw == final or not self.raw.exists():
+            return
+        earlier = read_profile(self.run_dir) if final.exists() else None
+        with final.open("a", encoding="utf-8") as out:
+            out.write(self.raw.read_text(encoding="utf-8"))
+        self.raw.unlink()
+        if earlier and earlier.get("recorded"):
+            info["seconds"] = round((earlier.get("seconds") or 0) + info["seconds"], 1)
+            info["errors"] = (earlier.get("errors") or 0) + (info.get("errors") or 0)
+            info["recordings"] = (earlier.get("recordings") or 1) + 1
 
     def _finish(self) -> dict:
         early = self._popen.poll() is not None  # py-spy gave up by itself: attach refused

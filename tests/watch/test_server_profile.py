@@ -59,6 +59,16 @@ def test_a_login_run_names_bcrypts_hash(backend_factory, tmp_path):
     assert any("password hashing (bcrypt" in f for f in profile_section.findings(data))
 
 
+def test_recordings_of_one_run_folder_add_up(backend_factory, tmp_path):
+    """A second recording into the same run folder is appended: samples and seconds add up."""
+    backend = backend_factory(BCRYPT_ROUNDS=LOGIN_ROUNDS)
+    first = _profiled(tmp_path, backend, lambda c: [_login(c) for _ in range(3)])
+    second = _profiled(tmp_path, backend, lambda c: [_login(c) for _ in range(3)])
+    assert second["recordings"] == 2 and not list(tmp_path.glob("*.part"))
+    assert second["samples"] + second["idle_samples"] > first["samples"] + first["idle_samples"]
+    assert second["seconds"] > first["seconds"]
+
+
 def test_a_session_list_run_names_where_the_list_goes(backend_factory, tmp_path):
     """Session lists: the list handler is a group, and its finding names frames beneath it."""
     backend = backend_factory()
