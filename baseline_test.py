@@ -3,19 +3,19 @@
 Run: ``pytest baseline_test.py [--host URL]``. Each test writes its JSON report into the run folder.
 """
 
-from loadkit import scenarios
+from loadkit.suite import baseline_scenarios
 
 
 def test_sequential_health(drive):
     """20 sequential GET /health (by default) answer 200 within the read latency target."""
-    drive(scenarios.sequential_health)
+    drive(baseline_scenarios.sequential_health)
 
 
 def test_endpoint_latency(drive):
     """/, /health, /ready and /live each answer 200 within the read latency target."""
-    drive(scenarios.endpoint_latency)
+    drive(baseline_scenarios.endpoint_latency)
 
 
 def test_connection_stability(drive):
     """50 sequential requests succeed, all on one kept-alive connection."""
-    drive(scenarios.connection_stability)
+    drive(baseline_scenarios.connection_stability)

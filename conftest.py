@@ -2,11 +2,14 @@
 
 Keeps the Locust file out of collection (importing it patches gevent) and imports no Locust module.
 Options: ``--host`` (registered by Locust's pytest plugin, reused here), ``--profile``,
-``--accounts``, ``--server-pid``, ``--request-timeout`` (pytest-timeout owns ``--timeout``),
-``--insecure``, ``--ca-bundle`` and ``--yes`` (needed for a target outside loopback). Without
-``--host`` the reference backend starts once per run, shared by pytest-xdist workers
-(loadkit.shared_backend). The fixtures are lazy: the project's own tests under tests/ start nothing
-and write no run folder.
+``--accounts``, ``--tokens``, ``--login-rate``, ``--no-token-cache``, ``--server-pid``,
+``--request-timeout`` (pytest-timeout owns ``--timeout``), ``--insecure``, ``--ca-bundle`` and
+``--yes`` (needed for a target outside loopback). Without ``--host`` the reference backend starts
+once per run, shared by pytest-xdist workers (loadkit.suite.shared_backend). The fixtures are lazy:
+the project's own tests under tests/ start nothing and write no run folder, and a run of tests that
+need no account (the baseline) never logs in. Before the first test that needs accounts, the
+accounts every selected test will take are logged in (within the login budget,
+`loadkit.contract.accounts`).
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 
-from loadkit import targeting
+from loadkit.watch import targeting
 
 collect_ignore = ["load_test.py"]
 
@@ -38,6 +42,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--accounts", default=None, help="JSON file of [{email, password}] accounts")
     group.addoption(
+        "--tokens", default=None, help="JSON file of pre-issued [{email, access_token}] (SSO)"
+    )
+    group.addoption(
+        "--login-rate",
+        default=None,
+        help="login budget N/PERIOD after a refusal (else LOADTEST_LOGIN_RATE, 5/minute)",
+    )
+    group.addoption(
+        "--no-token-cache", action="store_true", help="keep tokens in memory only (no cache file)"
+    )
+    group.addoption(
         "--server-pid", type=int, default=None, help="server process for resource figures"
     )
     group.addoption(
@@ -55,6 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit(targeting.host_problem(host), returncode=2)
     if host and not config.getoption("--yes") and not targeting.is_loopback(host):
         pytest.exit(targeting.confirm_message(host), returncode=2)
+    _token_options(config)
     if not hasattr(config, "workerinput"):
         config.stash[_STATE_DIR] = Path(tempfile.mkdtemp(prefix="loadtest-state-"))
 
@@ -62,18 +78,34 @@ def pytest_configure(config: pytest.Config) -> None:
 _STATE_DIR = pytest.StashKey[Path]()
 
 
+def _token_options(config: pytest.Config) -> None:
+    """--login-rate must parse; --no-token-cache reaches every worker through the environment."""
+    from loadkit.contract.token_store import StoreError, parse_rate
+
+    rate = config.getoption("--login-rate", default=None)
+    try:
+        parse_rate(rate or os.environ.get("LOADTEST_LOGIN_RATE"))
+    except StoreError as exc:
+        pytest.exit(str(exc), returncode=2)
+    if rate:
+        os.environ["LOADTEST_LOGIN_RATE"] = rate
+    if config.getoption("--no-token-cache", default=False):
+        os.environ["LOADTEST_NO_TOKEN_CACHE"] = "1"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """With --host, check the target and one login before any worker starts (exit 2, one line)."""
+    """With --host, check the target (and under xdist one login) before any worker starts."""
     config = session.config
     if hasattr(config, "workerinput") or not config.getoption("--host", default=None):
         return
     if config.option.collectonly:
         return
-    from loadkit import report, slo
-    from loadkit import session as auth
+    from loadkit.report.run_folder import writable_problem
+    from loadkit.suite import session as auth
+    from loadkit.verdicts import slo
 
-    problem = report.writable_problem()  # refused before any request reaches the target
+    problem = writable_problem()  # refused before any request reaches the target
     if problem:
         pytest.exit(problem, returncode=2)
     try:
@@ -84,12 +116,31 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     problem = targeting.preflight(target)
     if problem:
         pytest.exit(problem, returncode=2)
+    if not config.getoption("numprocesses", default=None) or _baseline_only(config):
+        return  # without xdist the accounts fixture checks the first login, when a test needs it
     try:
-        index, count = _worker(config)
-        plan = auth.AccountPlan.build(config.getoption("--accounts"), worker=index, workers=count)
-        auth.check_login(target, plan.general[0])
+        plan = _plan(config, target, None)
+        auth.prelogin(plan, plan.peek(1) or [*plan.roles.reserved][:1])
     except auth.AccountsUnusable as exc:
         pytest.exit(str(exc), returncode=2)
+
+
+def _baseline_only(config: pytest.Config) -> bool:
+    """Whether the command line names only baseline_test.py (which needs no account)."""
+    files = [a.split("::")[0] for a in config.args]
+    return bool(files) and all(Path(f).name == "baseline_test.py" for f in files)
+
+
+def _plan(config: pytest.Config, target, cursor_file: Path | None):
+    from loadkit.suite import session as auth
+
+    return auth.build_plan(
+        target,
+        accounts=config.getoption("--accounts"),
+        tokens=config.getoption("--tokens"),
+        rate=config.getoption("--login-rate"),
+        cursor_file=cursor_file,
+    )
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -103,7 +154,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state_dir = config.stash.get(_STATE_DIR, None)
     if state_dir is None:
         return
-    from loadkit import shared_backend
+    from loadkit.suite import shared_backend
 
     shared_backend.stop_leftover(state_dir)
     shutil.rmtree(state_dir, ignore_errors=True)
@@ -116,27 +167,10 @@ def _state_dir(config: pytest.Config) -> Path:
     return config.stash[_STATE_DIR]
 
 
-def _worker(config: pytest.Config) -> tuple[int, int]:
-    """(index, count) of this process's share of the accounts.
-
-    An xdist worker takes its own share; otherwise LOADTEST_ACCOUNT_SHARD="i/n" (set by the runner's
-    `all` preset, one pytest process per scenario) keeps processes off each other's accounts, so no
-    account is logged in more than once per run; else (0, 1).
-    """
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None:
-        return int(workerinput["workerid"].removeprefix("gw")), int(workerinput["workercount"])
-    index, _, count = os.environ.get("LOADTEST_ACCOUNT_SHARD", "0/1").partition("/")
-    try:
-        return int(index), max(1, int(count))
-    except ValueError:
-        pytest.exit("LOADTEST_ACCOUNT_SHARD must look like 2/7", returncode=2)
-
-
 @pytest.fixture(scope="session")
 def profile(pytestconfig: pytest.Config):
     """The targets.toml profile: --profile, else LOADTEST_PROFILE, else "default"."""
-    from loadkit import slo
+    from loadkit.verdicts import slo
 
     try:
         return slo.load_profile(pytestconfig.getoption("--profile"))
@@ -147,18 +181,19 @@ def profile(pytestconfig: pytest.Config):
 @pytest.fixture(scope="session")
 def run_folder(pytestconfig: pytest.Config) -> Path:
     """The one results folder of this run (shared with xdist workers and child processes)."""
-    from loadkit import report, shared_backend
+    from loadkit.report.run_folder import run_dir, writable_problem
+    from loadkit.suite import shared_backend
 
-    problem = report.writable_problem()
+    problem = writable_problem()
     if problem:
         pytest.exit(problem, returncode=2)
-    return shared_backend.shared_run_dir(_state_dir(pytestconfig), lambda: report.run_dir("pytest"))
+    return shared_backend.shared_run_dir(_state_dir(pytestconfig), lambda: run_dir("pytest"))
 
 
 @pytest.fixture(scope="session")
 def target(pytestconfig: pytest.Config, run_folder: Path, profile) -> targeting.Target:
     """The system under test: --host, or the shared reference backend; checked reachable."""
-    from loadkit import shared_backend
+    from loadkit.suite import shared_backend
 
     options = targeting.Options.from_config(pytestconfig)
     state_dir = _state_dir(pytestconfig)
@@ -181,36 +216,103 @@ def target(pytestconfig: pytest.Config, run_folder: Path, profile) -> targeting.
 
 
 @pytest.fixture(scope="session")
-def accounts(pytestconfig: pytest.Config, target: targeting.Target):
-    """This worker's share of the accounts, plus the reserved rate-limit ones; one login checked."""
-    from loadkit import session as auth
+def accounts(request: pytest.FixtureRequest, target: targeting.Target, run_folder: Path, profile):
+    """The run's accounts (general ones rotate run-wide), the accounts the selected tests will
+    take logged in ahead (one worker of xdist: just the first); a wrong password exits 2."""
+    from loadkit.suite import session as auth
 
-    index, count = _worker(pytestconfig)
+    config = request.config
     try:
-        plan = auth.AccountPlan.build(
-            pytestconfig.getoption("--accounts"), worker=index, workers=count
-        )
-        auth.check_login(target, plan.general[0])
+        plan = _plan(config, target, run_folder / ".state" / "account-cursor")
+        plan.manager.say = _terminal_line(config) or plan.manager.say
+        general, roles = _demand(request.session.items, profile)
+        wanted = auth.needed_accounts(plan, general, roles)
+        if hasattr(config, "workerinput"):
+            wanted = wanted[:1]
+        auth.prelogin(plan, wanted or plan.peek(1))
     except auth.AccountsUnusable as exc:
         pytest.exit(str(exc), returncode=2)
+    _plan_uploads(request.session.items, profile, plan, run_folder)
     return plan
+
+
+def _terminal_line(config: pytest.Config):
+    """A writer of progress lines to the terminal, past pytest's output capture (None: none)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return None
+    lock = threading.Lock()
+
+    def say(line: str) -> None:
+        with lock, capture.global_and_fixture_disabled():
+            reporter.write_line(f"loadtest: {line}")
+
+    return say
+
+
+def _plan_uploads(items, profile, plan, run_folder: Path) -> None:
+    """Register the selected tests' uploads; the budget is the address's once logins showed it."""
+    from loadkit.contract.upload_budget import UploadLedger
+    from loadkit.suite import demand
+    from loadkit.suite.outcome import safe_test_name
+
+    tests = [item.name for item in items]  # the runner's `all` names the whole run's tests
+    tests += [n.split("::")[-1] for n in os.environ.get("LOADTEST_PLANNED_TESTS", "").split()]
+    needs = {}
+    for test in tests:
+        name, _, param = test.removeprefix("test_").partition("[")
+        need = demand.upload_demand(name, param.rstrip("]") or None, profile)
+        if need:
+            needs[safe_test_name(test)] = need
+    scarce = plan.manager.limit_shaped() is not None or plan.manager.budget.paced()
+    limit = int(profile.scenarios.get("upload_rate_limit", {}).get("limit", 10))
+    UploadLedger(run_folder / ".state" / "upload-budget").plan(needs, scarce=scarce, limit=limit)
+
+
+def _demand(items, profile) -> tuple[int, list[str]]:
+    """The general accounts and roles the selected tests will take: with the runner's `all`
+    (LOADTEST_PLANNED_TESTS), those of this test and every one after it, so the run's first
+    process logs in the whole run's accounts before any probe spends the login budget."""
+    from loadkit.suite import demand
+
+    tests = [i.name for i in items if "accounts" in getattr(i, "fixturenames", ())]
+    planned = [n.split("::")[-1] for n in os.environ.get("LOADTEST_PLANNED_TESTS", "").split()]
+    if tests and tests[0] in planned:
+        tests = planned[planned.index(tests[0]) :]
+    general, roles = 0, []
+    for test in tests:
+        name, _, param = test.removeprefix("test_").partition("[")
+        n, wanted = demand.account_demand(name, param.rstrip("]") or None, profile)
+        general, roles = general + n, roles + wanted
+    return general, roles
 
 
 @pytest.fixture
 def drive(request: pytest.FixtureRequest, target: targeting.Target, profile, run_folder: Path):
-    """Run a scenario of loadkit.scenarios for this test, write its report, assert its verdict.
+    """Run a scenario of loadkit.suite.harness for this test, write its report, assert its verdict.
 
     Without accounts (the baseline); tests that need them pass ``plan=`` (the ``accounts`` fixture).
     """
-    from loadkit import scenarios
-    from loadkit.outcome import Outcome, failure_message, reporting, safe_test_name
+    from loadkit.suite import harness
+    from loadkit.suite.outcome import Outcome, failure_message, reporting, safe_test_name
 
     def run(scenario, *args, plan=None):
+        from loadkit.contract.upload_budget import UploadLedger
+
         outcome = Outcome(safe_test_name(request.node.name), target.url, profile.name)
-        ctx = scenarios.Ctx(target, profile, plan)
+        ledger = UploadLedger(run_folder / ".state" / "upload-budget")
+        ctx = harness.Ctx(target, profile, plan, name=outcome.test_name, uploads=ledger)
         with reporting(outcome, run_folder):
-            scenarios.run(scenario, ctx, outcome, *args)
+            try:
+                harness.run(scenario, ctx, outcome, *args)
+            finally:
+                if plan is not None:
+                    _login_findings(outcome, plan.manager)
         message = failure_message(outcome.thresholds, outcome.problems)
+        if message and outcome.defects:
+            ids = ", ".join(dict.fromkeys(d["id"] for d in outcome.defects))
+            message = f"[defects: {ids}] {message}"
         if message:
             pytest.fail(message, pytrace=False)
         if outcome.skip_reason:
@@ -218,3 +320,19 @@ def drive(request: pytest.FixtureRequest, target: targeting.Target, profile, run
         return outcome
 
     return run
+
+
+def _login_findings(outcome, manager) -> None:
+    """The login refusals met since the last report: defects, the login budget, limit_shaped."""
+    new = manager.unreported()
+    outcome.defects += [d for d in manager.defects(new) if d not in outcome.defects]
+    outcome.limit_shaped = outcome.limit_shaped or manager.limit_shaped()
+    if outcome.limit_shaped and not getattr(manager, "shaped_said", False):
+        manager.shaped_said = True
+        manager.say(f"limit_shaped: {outcome.limit_shaped}")
+    if new or manager.waited_s:
+        outcome.extra["logins"] = {
+            "refusals": len(new),
+            "waited_for_budget_s": round(manager.waited_s, 1),
+            "login_rate": str(manager.budget.rate),
+        }

@@ -11,8 +11,8 @@ Three personas; tags select scenarios (``--tags realistic|upload|health|rate_lim
   spends limits on purpose): the defect probes of `loadkit.probes` beside the other load:
   access control (no, bad and another's token), the login limit on a made-up email, and upload
   trust within the account's upload budget; a wrong answer is a failure naming the defect.
-Options, metrics, monitors, the report and the web UI come from `loadkit.locust_ext` (see its
-docstring).
+Options, metrics, monitors, the report and the web UI come from `loadkit.locust_plugin.hooks` (see
+its docstring).
 """
 
 from __future__ import annotations
@@ -23,10 +23,17 @@ import time
 import gevent
 from locust import between, constant, constant_pacing, tag, task
 
-from loadkit import api, locust_ext, probes  # noqa: F401 - registers the event hooks
-from loadkit.limit_probe import ProbeJudge
-from loadkit.locust_users import SHARED, ApiUser, multipart_file, worker_share
-from loadkit.ratelimit_verdict import LimitProbe
+from loadkit.contract import api
+from loadkit.locust_plugin import hooks  # noqa: F401 - registers the event hooks
+from loadkit.locust_plugin.users import SHARED, ApiUser, multipart_file, worker_share
+from loadkit.probes import (
+    access_probes,
+    limit_probes,
+    probe_requests,
+    upload_probes,  # noqa: F401 - registers the event hooks
+)
+from loadkit.verdicts.limit_probe import ProbeJudge
+from loadkit.verdicts.ratelimit_verdict import LimitProbe
 
 UPLOAD_BYTES = 64 * 1024
 PROCESSING_POLL_S = 2.0
@@ -199,7 +206,7 @@ class DefectProber(ApiUser):
     fixed_count = 1
     wait_time = constant(5)
 
-    def _send(self, p: probes.ProbeRequest, judge) -> object:
+    def _send(self, p: probe_requests.ProbeRequest, judge) -> object:
         with self.client.request(
             p.method,
             p.path,
@@ -221,14 +228,14 @@ class DefectProber(ApiUser):
             exception=Exception(message),
         )
 
-    def _victim(self) -> probes.Victim | None:
+    def _victim(self) -> probe_requests.Victim | None:
         headers = api.auth_headers(self.access_token())
         listed = self.api("GET", f"{api.SESSIONS}?limit=1", name=SESSIONS)
         try:
             session = listed.json()[0]
         except Exception:  # no session yet (or a failure, recorded already)
             return None
-        return probes.Victim(str(session["patient_id"]), str(session["id"]), headers)
+        return probe_requests.Victim(str(session["patient_id"]), str(session["id"]), headers)
 
     def on_start(self) -> None:
         super().on_start()
@@ -240,8 +247,7 @@ class DefectProber(ApiUser):
         """Another therapist's valid token ({} when there is no second account)."""
         if self.intruder == self.account:
             return {}
-        token = SHARED.tokens.get_or_login(self.intruder, self._login, self._refresh)
-        return api.auth_headers(token.access_token)
+        return api.auth_headers(self.token_of(self.intruder).access_token)
 
     @tag("probes")
     @task
@@ -249,28 +255,28 @@ class DefectProber(ApiUser):
         victim, intruder = self._victim(), self._intruder_headers()
         if victim is None:
             return
-        for p in probes.access_requests(victim, intruder):
+        for p in access_probes.access_requests(victim, intruder):
             if intruder or "another therapist" not in p.label:
-                self._send(p, lambda s, b, p=p: probes.judge_access(p, s, b))
+                self._send(p, lambda s, b, p=p: access_probes.judge_access(p, s, b))
 
     @tag("probes")
     @task
     def login_limit(self) -> None:
-        route, email, seen = probes.LIMITED_ROUTES["login"], probes.probe_email(), []
+        route, email, seen = limit_probes.LIMITED_ROUTES["login"], probe_requests.probe_email(), []
         for _ in range(route.limit + route.extra):
             at = time.time()
-            resp = self._send(probes.wrong_login(email), lambda s, b: None)
+            resp = self._send(probe_requests.wrong_login(email), lambda s, b: None)
             status = resp.status_code or None
             seen.append(LimitProbe(at, status, resp.headers.get("Retry-After") if status else None))
-        for problem in probes.judge_limit(route, seen)[1]:
+        for problem in limit_probes.judge_limit(route, seen)[1]:
             self._fail(f"probe {route.endpoint}", problem)
 
     @tag("probes")
     @task
     def upload_trust(self) -> None:
         victim = self._victim()
-        for case in probes.upload_cases(8192, valid=1):
+        for case in upload_probes.upload_cases(8192, valid=1):
             if victim is None or not SHARED.uploads.try_take(self.account):
                 return
-            p = probes.upload_request(case, victim.patient_id, victim.headers)
-            self._send(p, lambda s, b, c=case: probes.judge_upload(c.label, c.expect, s, b))
+            p = upload_probes.upload_request(case, victim.patient_id, victim.headers)
+            self._send(p, lambda s, b, c=case: upload_probes.judge_upload(c.label, c.expect, s, b))

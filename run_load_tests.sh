@@ -38,6 +38,9 @@ Options:
   --tags T[,T...]     Locust tags selecting scenarios (realistic, rate-limit, db-pool, ...)
   --profile NAME      targets.toml profile (default: LOADTEST_PROFILE, else "default")
   --accounts FILE     JSON list of {"email", "password"} to log in with
+  --tokens FILE       JSON list of pre-issued {"email", "access_token"} (logins behind SSO)
+  --login-rate N/P    login budget once a login is refused (default LOADTEST_LOGIN_RATE, 5/minute)
+  --no-token-cache    keep tokens in memory only (default: a 0600 file in the user's cache dir)
   --processes N       Locust worker processes on this machine (pytest presets: xdist workers)
   --compare RUN       compare with an earlier run folder; a regression past tolerance exits 1
   --yes               confirm load on a host outside loopback (needed when stdin is not a terminal)
@@ -69,7 +72,7 @@ usage_error() { fail 2 "run_load_tests.sh: $* (see --help)"; }
 
 # --- arguments --------------------------------------------------------------------------------------
 PRESET="" HOST="" USERS="" SPAWN_RATE="" RUN_TIME="" TAGS="" PROFILE="" ACCOUNTS=""
-PROCESSES="" COMPARE="" YES=0 BASELINE_REPORT=0
+PROCESSES="" COMPARE="" YES=0 BASELINE_REPORT=0 TOKENS="" LOGIN_RATE="" NO_TOKEN_CACHE=0
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || usage_error "option $1 needs a value"; }
 
@@ -84,6 +87,9 @@ parse_args() {
             --tags) need_value "$@"; TAGS="$2"; shift 2 ;;
             --profile) need_value "$@"; PROFILE="$2"; shift 2 ;;
             --accounts) need_value "$@"; ACCOUNTS="$2"; shift 2 ;;
+            --tokens) need_value "$@"; TOKENS="$2"; shift 2 ;;
+            --login-rate) need_value "$@"; LOGIN_RATE="$2"; shift 2 ;;
+            --no-token-cache) NO_TOKEN_CACHE=1; shift ;;
             --processes) need_value "$@"; PROCESSES="$2"; shift 2 ;;
             --compare) need_value "$@"; COMPARE="$2"; shift 2 ;;
             --yes | -y) YES=1; shift ;;
@@ -126,9 +132,13 @@ validate_args() {
     [[ -z "$PROCESSES" || "$PROCESSES" =~ ^[1-9][0-9]*$ ]] ||
         usage_error "--processes must be a positive integer"
     [[ -z "$ACCOUNTS" || -r "$ACCOUNTS" ]] || usage_error "--accounts file not readable: $ACCOUNTS"
+    [[ -z "$TOKENS" || -r "$TOKENS" ]] || usage_error "--tokens file not readable: $TOKENS"
+    [[ -z "$LOGIN_RATE" || "$LOGIN_RATE" =~ ^[1-9][0-9]*\ *(/|per)\ *[0-9.]*\ *[a-z]*$ ]] ||
+        usage_error "--login-rate must look like 5/minute or 5/10s"
     [[ -z "$COMPARE" || -d "$COMPARE" ]] || usage_error "--compare run folder not found: $COMPARE"
     [[ -z "$HOST" || "$HOST" =~ ^https?://[^/]+ ]] || usage_error "--host must be an http(s):// URL"
     [[ -z "$ACCOUNTS" ]] || ACCOUNTS="$(absolute "$ACCOUNTS")"
+    [[ -z "$TOKENS" ]] || TOKENS="$(absolute "$TOKENS")"
     [[ -z "$COMPARE" ]] || COMPARE="$(absolute "$COMPARE")"
     if [[ "$KIND" == pytest ]]; then
         local opt
@@ -354,13 +364,16 @@ run_all() {
     collect_node_ids
     local -a failed=()
     local node rc i=0 worst=0
+    # Every scenario process knows the whole run, so an address's upload budget goes in order.
+    export LOADTEST_PLANNED_TESTS="${NODE_IDS[*]}"
     for node in "${NODE_IDS[@]}"; do
         i=$((i + 1))
         stage "[$i/${#NODE_IDS[@]}] $node"
         pytest_command "junit-$i.xml" "$node"
         rc=0
-        # Each scenario process gets its own share of the accounts: no account logs in twice.
-        LOADTEST_ACCOUNT_SHARD="$((i - 1))/${#NODE_IDS[@]}" run_child "${CMD[@]}" || rc=$?
+        # The scenario processes share the token cache and the run's account rotation (files), so
+        # no account logs in twice and each scenario takes accounts the one before did not use.
+        run_child "${CMD[@]}" || rc=$?
         rc="$(tool_code "$rc")"
         if [[ "$rc" != 0 ]]; then
             failed+=("$node")
@@ -380,6 +393,9 @@ run_all() {
 run_load() {
     [[ -z "$PROFILE" ]] || export LOADTEST_PROFILE="$PROFILE"
     [[ -z "$ACCOUNTS" ]] || export LOADTEST_ACCOUNTS="$ACCOUNTS"
+    [[ -z "$TOKENS" ]] || export LOADTEST_TOKENS="$TOKENS"
+    [[ -z "$LOGIN_RATE" ]] || export LOADTEST_LOGIN_RATE="$LOGIN_RATE"
+    [[ "$NO_TOKEN_CACHE" == 0 ]] || export LOADTEST_NO_TOKEN_CACHE=1
     case "$PRESET" in
         quick | moderate | heavy | stress) run_locust ;;
         baseline) run_pytest_once baseline_test.py ;;

@@ -3,8 +3,8 @@
 `bench/groundtruth.py` (pinned to core 1) serves ``GET /d`` after a seeded heavy-tailed delay and
 records the time it served each request (request read -> response written). At 10 concurrent
 requests, the pytest engine (``run_closed``, a child pinned to core 0) and the Locust path (10
-FastHttpUsers with `loadkit.locust_ext` imported, so our recorder writes its JSON report) are each
-compared with what the server served: p50, p95, p99 and max within 1% or 2 ms. Locust's own
+FastHttpUsers with `loadkit.locust_plugin.hooks` imported, so our recorder writes its JSON report)
+are each compared with what the server served: p50, p95, p99 and max within 1% or 2 ms. Locust's own
 percentiles, from its rounded response-time buckets (``--json``), stand beside ours.
 
 Alignment: client-side latency is server time plus the client's own overhead (loopback, parsing,

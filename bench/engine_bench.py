@@ -66,7 +66,11 @@ def measure(seconds: float) -> list[tuple[str, int, float]]:
     with c.scratch("engine-bench-") as tmp, c.nginx(tmp) as url:
         for n in (50, 5000):
             rows.append(
-                ("engine (loadkit.http + uvloop, recording)", n, child("engine", url, n, seconds))
+                (
+                    "engine (loadkit.measure.http + uvloop, recording)",
+                    n,
+                    child("engine", url, n, seconds),
+                )
             )
         for n in (50, 5000):
             rows.append(
@@ -109,9 +113,9 @@ def verdict(rows: list[tuple[str, int, float]]) -> str:
 
 
 async def engine_rps(url: str, concurrency: int, seconds: float) -> float:
-    from loadkit.engine import run_closed
-    from loadkit.http import Request
-    from loadkit.metrics import RunRecorder
+    from loadkit.measure.engine import run_closed
+    from loadkit.measure.http import Request
+    from loadkit.measure.recording import RunRecorder
 
     req = Request("GET", "/", "GET /")
     rec = RunRecorder()
@@ -146,7 +150,7 @@ async def aiohttp_rps(url: str, concurrency: int, seconds: float) -> float:
 def run_child(args: argparse.Namespace) -> None:
     import uvloop
 
-    from loadkit.engine import raise_open_file_limit
+    from loadkit.measure.engine import raise_open_file_limit
 
     raise_open_file_limit(args.concurrency + 1024)
     measure_fn = engine_rps if args.child == "engine" else aiohttp_rps
@@ -166,7 +170,7 @@ def main() -> None:
         return run_child(args)
     if (os.cpu_count() or 1) < 2:
         sys.exit("needs 2 cores: one for the generator, one for nginx")
-    from loadkit.engine import raise_open_file_limit
+    from loadkit.measure.engine import raise_open_file_limit
 
     raise_open_file_limit(65_536)  # inherited by wrk and the children
     before = c.load_average()

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loadkit.engine import RunResult, raise_open_file_limit, run, run_closed, run_open  # noqa: E402
-from loadkit.http import Request  # noqa: E402
-from loadkit.metrics import RunRecorder  # noqa: E402
+from loadkit.measure.engine import RunResult, raise_open_file_limit, run, run_closed, run_open  # noqa: E402
+from loadkit.measure.http import Request  # noqa: E402
+from loadkit.measure.recording import RunRecorder  # noqa: E402
 
 
 def summary(result: RunResult, recorder: RunRecorder) -> dict:

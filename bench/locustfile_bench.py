@@ -2,12 +2,13 @@
 
 - ``TrivialUser``: a FastHttpUser sending ``GET $BENCH_PATH`` (default ``/``), waiting
   ``$BENCH_WAIT_S`` seconds (default 0) between requests;
-- ``PersonaUser``: the personas' machinery (`loadkit.locust_users.ApiUser`: an account, one login
+- ``PersonaUser``: the personas' machinery (`loadkit.locust_plugin.users.ApiUser`: an account, one
+login
   per account, the token on every request, responses checked by status) sending the same request.
 
-With ``BENCH_HOOKS=1`` (default) `loadkit.locust_ext` is imported, so our recorder, monitors and
-JSON report are active exactly as with ``load_test.py``; ``BENCH_HOOKS=0`` is bare Locust
-(``PersonaUser`` needs the hooks: they load its accounts).
+With ``BENCH_HOOKS=1`` (default) `loadkit.locust_plugin.hooks` is imported, so our recorder,
+monitors and JSON report are active exactly as with ``load_test.py``; ``BENCH_HOOKS=0`` is bare
+Locust (``PersonaUser`` needs the hooks: they load its accounts).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import os
 
 from locust import FastHttpUser, constant, task
 
-from loadkit.locust_users import ApiUser
+from loadkit.locust_plugin.users import ApiUser
 
 if os.environ.get("BENCH_HOOKS", "1") == "1":
-    from loadkit import locust_ext  # noqa: F401 - registers the event hooks
+    from loadkit.locust_plugin import hooks  # noqa: F401 - registers the event hooks
 
 PATH = os.environ.get("BENCH_PATH", "/")
 WAIT_S = float(os.environ.get("BENCH_WAIT_S", "0"))

@@ -1,6 +1,6 @@
 """Benchmark: memory per simulated Locust user, and of the engine per 1,000 requests in flight.
 
-Locust: ``TrivialUser`` (bench/locustfile_bench.py, `loadkit.locust_ext` imported, as in
+Locust: ``TrivialUser`` (bench/locustfile_bench.py, `loadkit.locust_plugin.hooks` imported, as in
 load_test.py) against nginx (1 worker, worker_connections 12,000, core 1), one ``GET /`` per user
 and then ``wait_time = constant(600)``: the run is about holding users, not sending requests. The
 Locust process (core 0) is sampled every 250 ms; its peak RSS at N users, minus the peak at 1 user,

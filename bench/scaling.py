@@ -1,9 +1,9 @@
 """Benchmark: Locust requests/s with ``--processes 1`` and ``2`` on this 2-core machine.
 
-``TrivialUser`` (bench/locustfile_bench.py, with `loadkit.locust_ext`: our recorder's deltas travel
-from the workers to the master), 50 users, no wait, against nginx (1 worker). Nothing is pinned:
-generators, master and nginx share both cores, as on a developer's machine. Rows: one local
-process (no ``--processes``), then master + 1 and master + 2 worker processes (free
+``TrivialUser`` (bench/locustfile_bench.py, with `loadkit.locust_plugin.hooks`: our recorder's
+deltas travel from the workers to the master), 50 users, no wait, against nginx (1 worker). Nothing
+is pinned: generators, master and nginx share both cores, as on a developer's machine. Rows: one
+local process (no ``--processes``), then master + 1 and master + 2 worker processes (free
 ``--master-bind-port``). Requests/s from Locust's --json (master's aggregate) and from our report
 (merged deltas), each Locust process's CPU (psutil, over 4 s mid-run; 100% = one core), requests
 per second per core Locust used (Locust's req/s / its summed CPU: the figure that carries over to

@@ -4,9 +4,9 @@ Two targets, each pinned to core 1: nginx (1 worker, a 3-byte 200; a canned toke
 so the personas can log in) and the reference backend's ``GET /live`` (1 uvicorn worker, SQLite,
 limits raised). Each generator is pinned to core 0 and runs a closed loop with 50 in flight for
 ``--seconds``: wrk -t1 (the ceiling, in the same run), the engine (``run_closed``, recording every
-request), Locust FastHttpUser bare, the same with `loadkit.locust_ext` (our recorder, monitors,
-report), and the personas' base class `ApiUser` (account, token, status check) with our hooks.
-Locust's requests/s: its own --json (requests / (last request - start)), logins excluded.
+request), Locust FastHttpUser bare, the same with `loadkit.locust_plugin.hooks` (our recorder,
+monitors, report), and the personas' base class `ApiUser` (account, token, status check) with our
+hooks. Locust's requests/s: its own --json (requests / (last request - start)), logins excluded.
 
 Each row is the best of ``--repeat`` rounds: other work on this shared machine only lowers a figure.
 Beside requests/s, the generator's CPU (psutil, over the middle half of the run; 100% = one core)

@@ -16,6 +16,9 @@ from tests.backends import CONTRACT_LIMITS, Backend, running_backend, write_acco
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE_ACCOUNTS = 24
+CLEARED_ENV = ("LOADTEST_RUN_DIR", "LOADTEST_PROFILE", "LOADTEST_ACCOUNTS", "PYTEST_ADDOPTS",
+               "LOADTEST_LOGIN_RATE", "LOADTEST_NO_TOKEN_CACHE", "LOADTEST_TOKENS",
+               "LOADTEST_PLANNED_TESTS")  # fmt: skip
 
 
 @pytest.fixture
@@ -73,7 +76,8 @@ def run_suite(tmp_path: Path):
     def run(*args: str, timeout_s: float = 600.0) -> SuiteRun:
         root = tmp_path / "results"
         env = {**os.environ, "LOADTEST_RESULTS_ROOT": str(root)}
-        for name in ("LOADTEST_RUN_DIR", "LOADTEST_PROFILE", "LOADTEST_ACCOUNTS", "PYTEST_ADDOPTS"):
+        env["LOADTEST_TOKEN_CACHE"] = str(tmp_path / "token-cache" / "tokens.json")
+        for name in CLEARED_ENV:
             env.pop(name, None)
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
         done = subprocess.run(

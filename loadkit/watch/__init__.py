@@ -1,1 +1,1 @@
-"""Samplers of the system under test that run beside a load run."""
+"""What runs beside the load: server and pool monitors, the /live canary, the target."""

@@ -116,7 +116,8 @@ def test_unwritable_results_folder_is_refused_before_any_request(
 
 def test_wrong_credentials_through_the_runner_name_the_account(chaos, tmp_path: Path) -> None:
     """The runner with --accounts holding a wrong password: one line naming the account and the
-    status, exit 2, and the password never printed."""
+    status, exit 2, and the password never printed (the pytest preset: the baseline needs no
+    account and never logs in)."""
     server = chaos()
     accounts = tmp_path / "accounts.json"
     people = ["wrong@example.com", "b@example.com", "c@example.com"]
@@ -124,7 +125,9 @@ def test_wrong_credentials_through_the_runner_name_the_account(chaos, tmp_path: 
     pairs = zip(people, passwords, strict=True)
     accounts.write_text(json.dumps([{"email": e, "password": p} for e, p in pairs]))
     done = run_tool(
-        runner_command("baseline", "--host", server.url, "--accounts", str(accounts)), tmp_path
+        runner_command("pytest", "--host", server.url, "--accounts", str(accounts)),
+        tmp_path,
+        LOADTEST_SUITE="pytest_load_test.py",
     )
     assert_one_line_error(done, "login failed for wrong@example.com: HTTP 401")
     assert done.returncode == 2

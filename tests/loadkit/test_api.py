@@ -1,118 +1,16 @@
-"""Tests of loadkit.api: routes, WAV payloads, accounts, tokens, the token cache over HTTP."""
+"""loadkit.contract.api: routes, WAV payloads, accounts and tokens (the manager: test_accounts)."""
 
 from __future__ import annotations
 
 import io
 import json
 import random
-import threading
-import time
-import urllib.error
-import urllib.request
 import wave
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from loadkit import api
-
-# A tiny token server: counts logins and refreshes, rotates refresh tokens like the contract says.
-
-
-class TokenServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), TokenHandler)
-        self.lock = threading.Lock()
-        self.logins: dict[str, int] = {}
-        self.refreshes = 0
-        self.valid_refresh: set[str] = set()
-        self.refuse_refresh = False
-        self.serial = 0
-
-    def issue(self) -> dict:
-        with self.lock:
-            self.serial += 1
-            refresh = f"refresh-{self.serial}"
-            self.valid_refresh.add(refresh)
-        return {"access_token": f"access-{self.serial}", "refresh_token": refresh,
-                "token_type": "bearer", "expires_in": 1800}  # fmt: skip
-
-
-class TokenHandler(BaseHTTPRequestHandler):
-    server: TokenServer
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def reply(self, status: int, body: dict) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        srv = self.server
-        if self.path == api.LOGIN:
-            time.sleep(0.05)  # login is slow by design (password hashing)
-            if body["password"] != "Right@Password1":
-                return self.reply(401, {"error": {"code": "unauthorized"}})
-            with srv.lock:
-                srv.logins[body["email"]] = srv.logins.get(body["email"], 0) + 1
-            return self.reply(200, srv.issue())
-        with srv.lock:
-            ok = not srv.refuse_refresh and body["refresh_token"] in srv.valid_refresh
-            srv.valid_refresh.discard(body["refresh_token"])
-            srv.refreshes += ok
-        return self.reply(200, srv.issue()) if ok else self.reply(401, {"error": {}})
-
-
-@pytest.fixture
-def token_server() -> Iterator[TokenServer]:
-    server = TokenServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-def post(server: TokenServer, path: str, body: dict) -> tuple[int, dict]:
-    url = f"http://127.0.0.1:{server.server_address[1]}{path}"
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(req, timeout=5) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-def login_via(server: TokenServer, clock: list[float]):
-    def login(account: api.Account) -> api.Token:
-        status, body = post(server, api.LOGIN, account.login_body())
-        if status != 200:
-            raise api.LoginError(account.email, status, str(body))
-        return api.parse_token_response(body, clock[0])
-
-    return login
-
-
-def refresh_via(server: TokenServer, clock: list[float]):
-    def refresh(token: api.Token) -> api.Token:
-        status, body = post(server, api.REFRESH, {"refresh_token": token.refresh_token})
-        if status != 200:
-            raise RuntimeError(f"refresh refused: {status}")
-        return api.parse_token_response(body, clock[0])
-
-    return refresh
-
+from loadkit.contract import api
 
 # Routes and payloads ------------------------------------------------------------------------------
 
@@ -219,15 +117,11 @@ def test_repr_hides_the_password() -> None:
     assert "a@x.io" in repr(account)
 
 
-def test_split_reserves_the_last_accounts_and_shards_are_disjoint() -> None:
-    """Rate-limit accounts are the last ones; worker shards never share an account."""
+def test_shards_are_disjoint() -> None:
+    """Worker shards never share an account; a worker without one is an AccountsError."""
     accounts = api.seed_accounts(10, "Pw@123456789a")
-    general, reserved = api.split_accounts(accounts, reserved=2)
-    assert reserved == accounts[-2:] and general == accounts[:-2]
-    shards = [api.shard(general, i, 3) for i in range(3)]
-    assert sorted(a.email for s in shards for a in s) == sorted(a.email for a in general)
-    with pytest.raises(api.AccountsError):
-        api.split_accounts(accounts, reserved=10)
+    shards = [api.shard(accounts, i, 3) for i in range(3)]
+    assert sorted(a.email for s in shards for a in s) == sorted(a.email for a in accounts)
     with pytest.raises(api.AccountsError):
         api.shard(accounts[:2], 2, 3)
 
@@ -236,7 +130,7 @@ def test_split_reserves_the_last_accounts_and_shards_are_disjoint() -> None:
 
 
 def test_parse_token_response_and_needs_refresh() -> None:
-    """expires_in sets the monotonic expiry; refresh is due within the margin."""
+    """expires_in sets the wall-clock expiry; refresh is due within the margin."""
     token = api.parse_token_response(
         {"access_token": "a", "refresh_token": "r", "expires_in": 1800}, 100.0
     )
@@ -251,56 +145,3 @@ def test_login_error_names_account_and_status_only() -> None:
     err = api.LoginError("a@x.io", 401, 'bad {"password": "x"}\nsecond line')
     assert str(err).startswith("login failed for a@x.io: HTTP 401") and "\n" not in str(err)
     assert "no response" in str(api.LoginError("a@x.io", None))
-
-
-def test_token_cache_logs_each_account_in_once_across_threads(token_server: TokenServer) -> None:
-    """Twenty threads on two accounts cause exactly one login per account, and share its token."""
-    clock = [1000.0]
-    cache = api.TokenCache(clock=lambda: clock[0])
-    accounts = [api.Account(f"t{i}@x.io", "Right@Password1") for i in range(2)]
-    got: list[tuple[str, str]] = []
-    lock = threading.Lock()
-
-    def user(account: api.Account) -> None:
-        token = cache.get_or_login(account, login_via(token_server, clock))
-        with lock:
-            got.append((account.email, token.access_token))
-
-    threads = [threading.Thread(target=user, args=(accounts[i % 2],)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert token_server.logins == {"t0@x.io": 1, "t1@x.io": 1} and cache.logins == 2
-    assert len(got) == 20 and len({tok for _, tok in got}) == 2
-
-
-def test_token_cache_refreshes_near_expiry_and_falls_back_to_login(
-    token_server: TokenServer,
-) -> None:
-    """Within the margin the token is refreshed (not re-logged); a refused refresh logs in again."""
-    clock = [1000.0]
-    cache = api.TokenCache(refresh_via(token_server, clock), margin_s=60, clock=lambda: clock[0])
-    account = api.Account("r@x.io", "Right@Password1")
-    login = login_via(token_server, clock)
-    first = cache.get_or_login(account, login)
-    clock[0] += 1700  # 100 s before expiry: still fine
-    assert cache.get_or_login(account, login) is first
-    clock[0] += 50  # 50 s before expiry: inside the margin
-    second = cache.get_or_login(account, login)
-    assert second.access_token != first.access_token and token_server.refreshes == 1
-    assert token_server.logins == {"r@x.io": 1}
-    token_server.refuse_refresh = True
-    clock[0] += 1800
-    third = cache.get_or_login(account, login)
-    assert third.access_token not in (first.access_token, second.access_token)
-    assert token_server.logins == {"r@x.io": 2} and (cache.logins, cache.refreshes) == (2, 1)
-
-
-def test_token_cache_propagates_login_failure_with_the_account(token_server: TokenServer) -> None:
-    """A refused login raises LoginError naming the account and status; nothing is cached."""
-    cache = api.TokenCache()
-    account = api.Account("bad@x.io", "Wrong@Password1")
-    with pytest.raises(api.LoginError, match="bad@x.io: HTTP 401") as info:
-        cache.get_or_login(account, login_via(token_server, [0.0]))
-    assert "Wrong@Password1" not in str(info.value) and cache.get(account) is None

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
-from loadkit.engine import arrival_offsets, run_closed, run_open
-from loadkit.http import Request
-from loadkit.metrics import RunRecorder
-from loadkit.report import redact
+from loadkit.measure.engine import arrival_offsets, run_closed, run_open
+from loadkit.measure.http import Request
+from loadkit.measure.recording import RunRecorder
+from loadkit.report.redaction import redact
 
 SECRET = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlc2lnbmF0dXJl"
 

@@ -1,7 +1,7 @@
 """The rate-limit prober's failure text is stable: a run of over-limit answers is one message, so
 Locust's failure table and CSV group them in one row with a count."""
 
-from loadkit.limit_probe import ProbeJudge
+from loadkit.verdicts.limit_probe import ProbeJudge
 
 
 def test_over_limit_failures_share_one_message() -> None:

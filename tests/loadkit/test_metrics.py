@@ -1,4 +1,4 @@
-"""Tests of loadkit.metrics: histogram percentiles, error classification, the run recorder."""
+"""loadkit.measure.recording: histogram percentiles, error classification, the run recorder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import random
 import msgpack
 import pytest
 
-from loadkit.metrics import ERROR_KINDS, LatencyHistogram, RunRecorder, classify
+from loadkit.measure.histogram import LatencyHistogram, nearest_rank
+from loadkit.measure.recording import ERROR_KINDS, RunRecorder, classify
 
 PERCENTILES = (0, 1, 10, 25, 50, 75, 90, 95, 99, 99.9, 99.99, 100)
 
@@ -221,7 +222,7 @@ def test_error_samples_are_capped_at_the_limit() -> None:
 
 def test_record_is_cheap_enough_for_ten_thousand_requests_a_second() -> None:
     """record() costs well under the 100 us a 10,000/s generator can spend per request in total."""
-    from loadkit.metrics import measure_record_cost
+    from loadkit.measure.recording import measure_record_cost
 
     cost = measure_record_cost(calls=20_000)
     assert cost["success_us"] < 20 and cost["http_4xx_us"] < 20, cost
@@ -232,3 +233,13 @@ def test_unknown_error_kind_is_refused() -> None:
     rec = RunRecorder()
     with pytest.raises(ValueError, match="unknown error kind"):
         rec.record("GET /x", 0.001, status=500, error_kind="http_500")
+
+
+@pytest.mark.parametrize("p", [1, 10, 50, 90, 95, 99, 100])
+def test_histogram_and_list_percentiles_share_one_rank_rule(p: float) -> None:
+    """Exact small values: the histogram's percentile equals nearest_rank over the same list."""
+    values = [(i * 37) % 1000 + 1 for i in range(250)]
+    hist = LatencyHistogram()
+    for v in values:
+        hist.record(v)
+    assert hist.percentile(p) == nearest_rank(values, p)

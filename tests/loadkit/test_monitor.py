@@ -1,4 +1,4 @@
-"""Tests of loadkit.monitor against a real server subprocess: its pid, memory, CPU and pool."""
+"""loadkit.watch.monitor against a real server subprocess: its pid, memory, CPU and pool."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadkit import monitor
-from loadkit.metrics import RunRecorder
-from loadkit.report import build_report
+from loadkit.measure.recording import RunRecorder
+from loadkit.report.schema import build_report
+from loadkit.watch import monitor
 
 FAKE_SERVER = Path(__file__).with_name("fake_server.py")
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -1,4 +1,4 @@
-"""Tests of loadkit.report: schema order, time series, run folder, atomic writes, redaction."""
+"""loadkit.report: schema order, time series, run folder, atomic writes, redaction."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from loadkit import report as rp
-from loadkit.metrics import RunRecorder
+from loadkit.measure.recording import RunRecorder
+from loadkit.report import environment, redaction, run_folder, schema
+from loadkit.report.writer import ReportError, read_report, write_report
 
 SCHEMA_FIELDS = [
     "schema",
@@ -82,14 +83,16 @@ def a_report(name: str = "test_example", **overrides: object) -> dict:
         "parameters": {"users": 2, "seed": 42},
         **overrides,
     }
-    return rp.build_report(**kwargs)
+    return schema.build_report(**kwargs)
 
 
 def test_report_has_every_schema_field_in_order() -> None:
     """build_report emits DESIGN.md's fields in its order, extras after them."""
     report = a_report(extra={"notes": "x"})
     assert list(report) == [*SCHEMA_FIELDS, "latency_distribution", "notes"]
-    assert report["schema"] == rp.SCHEMA and report["started_at"].startswith("1970-01-01T00:16:40")
+    assert report["schema"] == schema.SCHEMA and report["started_at"].startswith(
+        "1970-01-01T00:16:40"
+    )
     assert report["environment"]["seed"] == 42 and report["environment"]["cpus"] == os.cpu_count()
     assert list(report["timeseries"][0]) == TIMESERIES_FIELDS
     assert report["errors_by_kind"]["http_4xx"] == 1 and report["error_rate_percent"] == 50.0
@@ -98,7 +101,7 @@ def test_report_has_every_schema_field_in_order() -> None:
 def test_unmeasured_blocks_are_unknown_not_zero() -> None:
     """Without monitors, resources and pool figures are None with a reason; no thresholds passes."""
     report = a_report()
-    assert all(report["resources"][k] is None for k in rp.RESOURCE_FIELDS)
+    assert all(report["resources"][k] is None for k in schema.RESOURCE_FIELDS)
     assert report["resources"]["unavailable_reason"]
     assert report["db_pool"]["checked_out_max"] is None and report["db_pool"]["samples"] == 0
     assert report["passed"] is True
@@ -143,9 +146,9 @@ def test_server_series_joins_the_time_series_by_second() -> None:
 def test_write_then_read_round_trip(tmp_path: Path) -> None:
     """A written report reads back equal, named <test_name>.json, with no temporary file left."""
     report = a_report("test_rate_limit_enforcement[default]")
-    path = rp.write_report(report, tmp_path)
+    path = write_report(report, tmp_path)
     assert path.name == "test_rate_limit_enforcement[default].json"
-    assert rp.read_report(path) == json.loads(json.dumps(report))
+    assert read_report(path) == json.loads(json.dumps(report))
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
 
@@ -159,26 +162,26 @@ def test_report_written_from_finally_survives_an_exception(tmp_path: Path) -> No
             rec.record("GET /health", 0.003, status=200)
             raise RuntimeError("backend went away mid-run")
         finally:
-            report = rp.build_report(
+            report = schema.build_report(
                 test_name="test_interrupted", tool="pytest", started_at=rec.t0, duration_s=0.5,
                 recorder=rec, target="http://127.0.0.1:1", profile="ci", parameters={},
                 interrupted=True,
             )  # fmt: skip
-            rp.write_report(report, tmp_path)
+            write_report(report, tmp_path)
 
     with pytest.raises(RuntimeError):
         run()
-    saved = rp.read_report(tmp_path / "test_interrupted.json")
+    saved = read_report(tmp_path / "test_interrupted.json")
     assert saved["interrupted"] is True and saved["passed"] is False
     assert saved["total_requests"] == 1
 
 
 def test_failed_write_keeps_the_previous_report_and_leaves_no_temp_file(tmp_path: Path) -> None:
     """A write that fails half-way (unserialisable value) leaves the old file whole."""
-    path = rp.write_report(a_report(), tmp_path)
+    path = write_report(a_report(), tmp_path)
     before = path.read_bytes()
     with pytest.raises(TypeError):
-        rp.write_report(a_report(extra={"bad": object()}), tmp_path)
+        write_report(a_report(extra={"bad": object()}), tmp_path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
@@ -186,12 +189,12 @@ def test_failed_write_keeps_the_previous_report_and_leaves_no_temp_file(tmp_path
 def test_readers_never_see_a_partial_report(tmp_path: Path) -> None:
     """While a report is rewritten repeatedly, every read parses as a whole JSON document."""
     reports = [a_report(extra={"pad": "x" * size}) for size in (10, 300_000, 50, 200_000)]
-    path = rp.write_report(reports[0], tmp_path)
+    path = write_report(reports[0], tmp_path)
     done = threading.Event()
 
     def writer() -> None:
         for i in range(40):
-            rp.write_report(reports[i % len(reports)], tmp_path)
+            write_report(reports[i % len(reports)], tmp_path)
         done.set()
 
     thread = threading.Thread(target=writer)
@@ -207,7 +210,7 @@ def test_readers_never_see_a_partial_report(tmp_path: Path) -> None:
 
 def test_non_finite_numbers_become_null(tmp_path: Path) -> None:
     """NaN or infinity never reaches the JSON (it would not parse elsewhere)."""
-    path = rp.write_report(a_report(extra={"ratio": float("nan"), "top": float("inf")}), tmp_path)
+    path = write_report(a_report(extra={"ratio": float("nan"), "top": float("inf")}), tmp_path)
     saved = json.loads(path.read_text())
     assert saved["ratio"] is None and saved["top"] is None
 
@@ -216,11 +219,11 @@ def test_read_report_refuses_other_files_in_one_line(tmp_path: Path) -> None:
     """Reading a non-report raises ReportError naming the file."""
     bad = tmp_path / "x.json"
     bad.write_text("{not json")
-    with pytest.raises(rp.ReportError, match="x.json"):
-        rp.read_report(bad)
+    with pytest.raises(ReportError, match="x.json"):
+        read_report(bad)
     bad.write_text("[1, 2]")
-    with pytest.raises(rp.ReportError, match="x.json"):
-        rp.read_report(bad)
+    with pytest.raises(ReportError, match="x.json"):
+        read_report(bad)
 
 
 @pytest.mark.parametrize(
@@ -237,7 +240,7 @@ def test_read_report_refuses_other_files_in_one_line(tmp_path: Path) -> None:
 )
 def test_redact_strips_tokens_and_passwords(secret_text: str) -> None:
     """Redaction removes passwords, bearer and refresh tokens, JWTs and URL passwords."""
-    clean = rp.redact(secret_text)
+    clean = redaction.redact(secret_text)
     for secret in (JWT, "LoadTest@2026", "opaque-refresh-value-123", "opaque-access-value-456"):
         assert secret not in clean
     assert "REDACTED" in clean
@@ -246,7 +249,7 @@ def test_redact_strips_tokens_and_passwords(secret_text: str) -> None:
 def test_redact_keeps_ordinary_text() -> None:
     """Messages without secrets are left alone."""
     text = "HTTP 422 on GET /api/sessions/{id}: field 'limit' must be <= 1000"
-    assert rp.redact(text) == text
+    assert redaction.redact(text) == text
 
 
 def test_written_report_has_no_secret_anywhere(tmp_path: Path) -> None:
@@ -256,7 +259,7 @@ def test_written_report_has_no_secret_anywhere(tmp_path: Path) -> None:
     rec.record("POST /api/v1/login", 0.2, status=401, error_kind="http_4xx", at=1000.1,
                message=f'body {{"password": "LoadTest@2026"}} header Bearer {JWT}')  # fmt: skip
     report = a_report(recorder=rec, parameters={"password": "LoadTest@2026", "token": JWT})
-    text = rp.write_report(report, tmp_path).read_text()
+    text = write_report(report, tmp_path).read_text()
     assert "LoadTest@2026" not in text and JWT not in text
 
 
@@ -266,11 +269,11 @@ def test_run_dir_is_created_once_and_shared_with_children(
     """run_dir makes results/<stamp>_<label>/, exports it, and a child process reuses it."""
     monkeypatch.delenv("LOADTEST_RUN_DIR", raising=False)
     monkeypatch.setenv("LOADTEST_RESULTS_ROOT", str(tmp_path))
-    first = rp.run_dir("pytest")
+    first = run_folder.run_dir("pytest")
     assert first.parent == tmp_path and first.name.endswith("_pytest") and first.is_dir()
     assert os.environ["LOADTEST_RUN_DIR"] == str(first)
-    assert rp.run_dir("locust") == first
-    code = "from loadkit import report; print(report.run_dir('child'))"
+    assert run_folder.run_dir("locust") == first
+    code = "from loadkit.report import run_folder; print(run_folder.run_dir('child'))"
     child = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
@@ -280,9 +283,9 @@ def test_run_dir_is_created_once_and_shared_with_children(
 def test_run_dir_never_reuses_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two runs in the same second get two folders."""
     monkeypatch.delenv("LOADTEST_RUN_DIR", raising=False)
-    a = rp.run_dir("quick", root=tmp_path)
+    a = run_folder.run_dir("quick", root=tmp_path)
     monkeypatch.delenv("LOADTEST_RUN_DIR")
-    b = rp.run_dir("quick", root=tmp_path)
+    b = run_folder.run_dir("quick", root=tmp_path)
     assert a != b and a.is_dir() and b.is_dir()
 
 
@@ -291,12 +294,12 @@ def test_write_report_defaults_to_the_shared_run_dir(
 ) -> None:
     """Without a directory, the report goes into LOADTEST_RUN_DIR."""
     monkeypatch.setenv("LOADTEST_RUN_DIR", str(tmp_path / "run"))
-    assert rp.write_report(a_report()) == tmp_path / "run" / "test_example.json"
+    assert write_report(a_report()) == tmp_path / "run" / "test_example.json"
 
 
 def test_environment_info_reads_versions_without_importing() -> None:
     """Package versions come from metadata: locust is reported but not imported (gevent)."""
-    info = rp.environment_info(seed=3)
+    info = environment.environment_info(seed=3)
     assert info["versions"]["locust"] and info["versions"]["httpx"]
     assert "locust" not in sys.modules and "gevent" not in sys.modules
     assert info["seed"] == 3 and info["python"] == ".".join(map(str, sys.version_info[:3]))

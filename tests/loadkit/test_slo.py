@@ -1,4 +1,4 @@
-"""Tests of loadkit.slo: the repository's profiles, inheritance, precedence, errors, the check."""
+"""loadkit.verdicts.slo: the repository's profiles, inheritance, precedence, errors, the check."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loadkit import slo
+from loadkit.verdicts import slo
 
 
 @pytest.fixture(autouse=True)

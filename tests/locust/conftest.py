@@ -48,6 +48,7 @@ def locust_env(run_dir: Path, **extra: str) -> dict[str, str]:
     """The child's environment: its own run folder, the backend's seed accounts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "LOADTEST_"))}
     env.update(LOADTEST_RUN_DIR=str(run_dir), SEED_ACCOUNTS=str(SEED_ACCOUNTS), **extra)
+    env.setdefault("LOADTEST_TOKEN_CACHE", str(run_dir.parent / f"{run_dir.name}-tokens.json"))
     return env
 
 

@@ -112,7 +112,8 @@ def test_failed_login_stops_users_and_names_the_account(backend, tmp_path: Path)
     accounts = tmp_path / "accounts.json"
     bad = "loadtest-001@example.com"
     good = [{"email": f"loadtest-{i:03d}@example.com", "password": "LoadTest@2026"} for i in (2, 3)]
-    accounts.write_text(json.dumps([{"email": bad, "password": "Wrong@Password1"}, *good]))
+    # the first two accounts are reserved for the rate-limit prober: the bad one is general
+    accounts.write_text(json.dumps([*good, {"email": bad, "password": "Wrong@Password1"}]))
     done = run_locust(
         backend.url, tmp_path, "--headless", "-u", "2", "-r", "2", "-t", "4s",
         "--tags", "realistic", "--accounts", str(accounts),

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from loadkit.account_pool import AccountPool, UploadBudget
-from loadkit.api import Account
-from loadkit.limit_probe import MAX_RETRY_AFTER_S, ProbeJudge
-from loadkit.locust_verdict import thresholds
-from loadkit.metrics import RunRecorder
-from loadkit.slo import Profile
+from loadkit.contract.account_pool import AccountPool, UploadBudget
+from loadkit.contract.api import Account
+from loadkit.measure.recording import RunRecorder
+from loadkit.verdicts.limit_probe import MAX_RETRY_AFTER_S, ProbeJudge
+from loadkit.verdicts.locust_verdict import thresholds
+from loadkit.verdicts.slo import Profile
 
 
 def _accounts(n: int) -> list[Account]:
@@ -45,7 +45,7 @@ def test_probe_window_moves_and_restarts_after_retry_after() -> None:
 
 def test_accounts_spread_one_user_each_before_doubling_and_prober_kept_apart() -> None:
     """General accounts go round robin; the reserved ones only to the prober; overload is named."""
-    pool = AccountPool(_accounts(5), reserved=2)
+    pool = AccountPool(_accounts(5))
     first = [pool.take("general").email for _ in range(3)]
     assert len(set(first)) == 3 and pool.overloaded is None
     prober = pool.take("reserved")

@@ -1,7 +1,7 @@
 """Run folders for the render and compare tests, written by loadkit itself.
 
-`real_scenario` drives a short real load (loadkit.engine) at the tiny server, with real server
-and pool monitors, and writes the report with loadkit.report. `constant_scenario` feeds a
+`real_scenario` drives a short real load (loadkit.measure.engine) at the tiny server, with real
+server and pool monitors, and writes the report with loadkit.report. `constant_scenario` feeds a
 RunRecorder one fixed latency, for comparisons whose outcome must not depend on this machine.
 """
 
@@ -12,10 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadkit import engine, monitor, report, slo
-from loadkit.http import Request
-from loadkit.metrics import RunRecorder
-from loadkit.trace import TracingRecorder
+from loadkit.measure import engine
+from loadkit.measure.http import Request
+from loadkit.measure.recording import RunRecorder
+from loadkit.measure.trace import TracingRecorder
+from loadkit.report import schema, writer
+from loadkit.verdicts import slo
+from loadkit.watch import monitor
 
 
 def _factory(slow_every: int, limited_every: int):
@@ -63,7 +66,7 @@ def real_scenario(
         pool.stop()
     summary = recorder.summary(duration_s=result.duration_s)
     limits = slo.load_profile("default").limits("read")
-    built = report.build_report(
+    built = schema.build_report(
         test_name=name,
         tool="pytest",
         started_at=started,
@@ -77,7 +80,7 @@ def real_scenario(
         server_series=monitor.server_series(server, pool),
         thresholds=slo.check(summary, limits),
     )
-    report.write_report(built, run_dir)
+    writer.write_report(built, run_dir)
     return built
 
 
@@ -104,7 +107,7 @@ def constant_scenario(
             error_kind="http_5xx" if failed else None,
             at=t0 + i * 8 / requests,
         )
-    built = report.build_report(
+    built = schema.build_report(
         test_name=name,
         tool="pytest",
         started_at=t0,
@@ -117,5 +120,5 @@ def constant_scenario(
         db_pool=db_pool,
         thresholds=[],
     )
-    report.write_report(built, run_dir)
+    writer.write_report(built, run_dir)
     return built

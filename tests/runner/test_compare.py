@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from loadkit import compare, render, slo
+from loadkit.report import compare, render
+from loadkit.verdicts import slo
 from tests.runner.reports import constant_scenario
 
 ROOT = Path(__file__).resolve().parents[2]

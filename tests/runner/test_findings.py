@@ -8,11 +8,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from loadkit import bottlenecks, canary, cost, engine, render, report
-from loadkit.evidence import MIN_SAMPLES
-from loadkit.http import Request
-from loadkit.outcome import Outcome, inconclusive, reporting
-from loadkit.trace import Sample
+from loadkit.measure import engine
+from loadkit.measure.http import Request
+from loadkit.measure.trace import Sample
+from loadkit.report import render, writer
+from loadkit.suite.outcome import Outcome, inconclusive, reporting
+from loadkit.verdicts import bottlenecks, cost
+from loadkit.verdicts.evidence import MIN_SAMPLES
+from loadkit.watch import canary
 from tests.runner.reports import constant_scenario
 from tests.runner.tiny_server import serve
 
@@ -110,7 +113,7 @@ def test_probe_whose_requests_all_failed_is_not_passed(tmp_path: Path) -> None:
         outcome.thresholds = [
             {"metric": "canary_p99_ms", "limit": 100, "actual": 3.0, "passed": True}
         ]
-    written = report.read_report(tmp_path / "event_loop_probe.json")
+    written = writer.read_report(tmp_path / "event_loop_probe.json")
     assert written["total_requests"] == 24 and written["passed"] is False
     assert written["verdict"] == "failed"
     assert written["reason"].startswith("inconclusive: all 24 requests failed (http_4xx 24")

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from loadkit import bottlenecks, charts, render
+from loadkit.report import charts, render
+from loadkit.verdicts import bottlenecks
 from tests.runner import markdown as md
 from tests.runner.reports import constant_scenario, real_scenario
 from tests.runner.tiny_server import serve

@@ -74,6 +74,7 @@ def test_sleepy():
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_")}
     env.update({"LOADTEST_RESULTS_ROOT": str(tmp_path / "results"), "NO_COLOR": "1", **extra})
+    env.setdefault("LOADTEST_TOKEN_CACHE", str(tmp_path / "token-cache" / "tokens.json"))
     return env
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from loadkit import locust_verdict, render, slo
-from loadkit.metrics import RunRecorder
+from loadkit.measure.recording import RunRecorder
+from loadkit.report import render
+from loadkit.verdicts import locust_verdict, slo
 from tests.runner import markdown as md
 from tests.runner.reports import real_scenario
 from tests.runner.tiny_server import serve

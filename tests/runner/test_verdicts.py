@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from loadkit import render, report
-from loadkit.outcome import Outcome, reporting
+from loadkit.report import render, writer
+from loadkit.suite.outcome import Outcome, reporting
 from tests.runner import markdown as md
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,13 +46,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict]
     ]
     failed = _outcome("trust_probe")
     failed.problems = ["upload trust defect: 2 of 4 bad uploads accepted", DEFECT["message"]]
-    failed.extra["defects"] = [DEFECT]
+    failed.defects = [DEFECT]
     skipped = _outcome("memory_leak_detection")
     skipped.skip_reason = "memory growth not asserted: remote target"
     for outcome in (passed, failed, skipped):
         with reporting(outcome, run_dir):
             pass
-        written[outcome.test_name] = report.read_report(run_dir / f"{outcome.test_name}.json")
+        written[outcome.test_name] = writer.read_report(run_dir / f"{outcome.test_name}.json")
     info = {
         "preset": "all",
         "scenarios": [

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from loadkit import targeting
-from loadkit.outcome import Outcome, failure_message, reporting, safe_test_name
+from loadkit.suite.outcome import Outcome, failure_message, reporting, safe_test_name
+from loadkit.watch import targeting
 
 
 def _outcome() -> Outcome:

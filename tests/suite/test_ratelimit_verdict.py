@@ -1,6 +1,6 @@
 """The rate-limit verdict: window counting, fixed-window tolerance, and each defect it must name."""
 
-from loadkit.ratelimit_verdict import LimitProbe, boundary_crossed, judge, max_in_window
+from loadkit.verdicts.ratelimit_verdict import LimitProbe, boundary_crossed, judge, max_in_window
 
 
 def _probes(statuses: list[int | None], *, step: float = 0.01, retry_after: str | None = "30"):

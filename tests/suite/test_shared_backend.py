@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from loadkit import shared_backend
+from loadkit.suite import shared_backend
 
 
 @dataclass

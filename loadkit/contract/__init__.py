@@ -1,0 +1,1 @@
+"""The API in code: routes, payloads, the WAV factory, accounts and tokens."""

@@ -1,0 +1,1 @@
+"""Everything that imports Locust or gevent: hooks, options, run, users, shapes, web UI."""

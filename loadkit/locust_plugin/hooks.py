@@ -1,0 +1,195 @@
+"""Locust event hooks: exact metrics across workers, monitors, the report
+at stop and quit, the exit code, the web UI."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import gevent
+from locust import events
+from locust.exception import CatchResponseError
+from locust.runners import MasterRunner, WorkerRunner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
+
+from loadkit.contract.api import AccountsError
+from loadkit.contract.token_store import StoreError
+from loadkit.locust_plugin import webui
+from loadkit.locust_plugin.options import (
+    check_host,
+    configure_accounts,
+    preflight_or_exit,
+    prune_user_classes,
+    set_shape,
+    set_timeouts,
+    usage_error,
+)
+from loadkit.locust_plugin.run import LocustRun
+from loadkit.locust_plugin.run_report import final_csv, report_name, run_parameters, write_report
+from loadkit.locust_plugin.state import DATA_KEY, EXIT_FAILED, STATE, WORKER_REPORT_WAIT_S, logger
+from loadkit.report.run_folder import run_dir
+from loadkit.verdicts.slo import TargetsError, load_profile
+from loadkit.watch.monitor import PoolMonitor, ServerMonitor, find_server_pid, is_loopback
+from loadkit.watch.targeting import host_problem
+
+
+def _results(environment: object, options: object) -> None:
+    """The run folder; Locust's HTML and CSV go there unless the user named other files."""
+    try:
+        STATE.directory = run_dir("locust")
+    except OSError as exc:
+        usage_error(f"cannot create the run folder: {exc}")
+    name = report_name(options)
+    if not options.html_file:
+        options.html_file = str(STATE.directory / f"{name}.html")
+    if not options.csv_prefix:
+        STATE.csv = StatsCSVFileWriter(
+            environment, PERCENTILES_TO_REPORT, str(STATE.directory / name)
+        )
+        STATE.csv_greenlet = gevent.spawn(STATE.csv.stats_writer)
+
+
+@events.init.add_listener
+def on_init(environment: object, runner: object, web_ui: object = None, **_kw: object) -> None:
+    """Validate, load targets and accounts, and prepare results and the web UI."""
+    options = environment.parsed_options
+    if options is None:  # Locust used as a library without our options
+        return
+    STATE.environment = environment
+    is_worker = isinstance(runner, WorkerRunner)
+    if not is_worker:
+        check_host(environment, options)
+    try:
+        profile = load_profile(options.profile)
+        configure_accounts(environment, options)
+    except (TargetsError, AccountsError, StoreError) as exc:
+        usage_error(str(exc))
+    STATE.run = LocustRun(profile=profile, warmup_s=options.warmup)
+    set_timeouts(environment, options)
+    if is_worker:
+        return
+    prune_user_classes(environment, options)
+    if options.headless:
+        preflight_or_exit(environment)
+    set_shape(environment, runner, options)
+    _results(environment, options)
+    if web_ui is not None:
+        webui.install(environment, lambda: STATE.run)
+    if environment.host and not host_problem(environment.host):
+        STATE.run.prime_canary(environment.host)  # idle p99 now, while nothing runs
+
+
+@events.request.add_listener
+def on_request(
+    name: str,
+    response_time: float,
+    response: object = None,
+    exception: BaseException | None = None,
+    start_time: float | None = None,
+    **_kw: object,
+) -> None:
+    """Record one request: latency only when a response came, its error kind when it failed."""
+    if STATE.run is None:
+        return
+    status = getattr(response, "status_code", None) or None
+    kind = error_kind(exception, status)
+    if kind in ("connection", "timeout"):
+        status = None  # the response broke off (e.g. body cut short): no status, no latency
+    latency = None if status is None else response_time / 1000
+    message = "" if exception is None else str(exception)
+    STATE.run.recorder.record(
+        name, latency, status=status, error_kind=kind, message=message, at=start_time
+    )
+
+
+def error_kind(exception: BaseException | None, status: int | None) -> str | None:
+    """The report's error kind of a Locust request outcome (None: success)."""
+    if exception is None:
+        return None
+    if status is None:
+        text = f"{type(exception).__name__} {exception}".lower()
+        return "timeout" if "timeout" in text or "timed out" in text else "connection"
+    if 400 <= status < 500:
+        return "http_4xx"
+    if status >= 500:
+        return "http_5xx"
+    # a persona's own verdict on a response is a check; anything else broke the transfer itself
+    return "check" if isinstance(exception, CatchResponseError) else "connection"
+
+
+@events.report_to_master.add_listener
+def on_report_to_master(client_id: str, data: dict, **_kw: object) -> None:
+    """Worker: ship what was recorded since the last report, and this process's CPU."""
+    if STATE.run is not None and STATE.run.started_at is not None:
+        data[DATA_KEY] = STATE.run.take_delta()
+
+
+@events.worker_report.add_listener
+def on_worker_report(client_id: str, data: dict, **_kw: object) -> None:
+    """Master: merge a worker's delta into the aggregate."""
+    if STATE.run is not None and DATA_KEY in data:
+        STATE.run.merge_delta(client_id, data[DATA_KEY])
+
+
+def _monitors(environment: object) -> tuple[ServerMonitor, PoolMonitor | None]:
+    options, host = environment.parsed_options, environment.host or ""
+    pid = options.server_pid or find_server_pid(host)
+    pool = PoolMonitor(host) if host else None
+    return ServerMonitor(pid), pool
+
+
+@events.test_start.add_listener
+def on_test_start(environment: object, **_kw: object) -> None:
+    """Fresh figures; the monitors start on the master or the local runner only."""
+    if STATE.run is None:
+        return
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        STATE.run.begin()
+        return
+    options = environment.parsed_options
+    host = environment.host or ""
+    hostname = urlsplit(host).hostname if "://" in host else host
+    if hostname and not is_loopback(hostname) and not options.yes:
+        logger.error("refusing to load %s without --yes", host)
+        gevent.spawn(runner.stop)
+        return
+    STATE.parameters = run_parameters(environment)
+    STATE.run.begin(monitors=_monitors(environment))
+
+
+@events.test_stop.add_listener
+def on_test_stop(environment: object, **_kw: object) -> None:
+    """A test stopped: stop monitors and write the report (after the workers' last reports)."""
+    run = STATE.run
+    if run is None or isinstance(environment.runner, WorkerRunner) or run.finalized:
+        return
+    if run.started_at is None:
+        return
+    run.end()
+    if isinstance(environment.runner, MasterRunner):
+        gevent.spawn_later(WORKER_REPORT_WAIT_S, _write_unless_final, environment)
+    else:
+        write_report(environment)
+
+
+def _write_unless_final(environment: object) -> None:
+    if STATE.run is not None and not STATE.run.finalized:
+        write_report(environment)
+
+
+@events.quitting.add_listener
+def on_quitting(environment: object, **_kw: object) -> None:
+    """Settle the verdict: the final report (interrupted if the test was still running), exit
+    code."""
+    run = STATE.run
+    if run is None or isinstance(environment.runner, WorkerRunner) or run.finalized:
+        return
+    interrupted = run.running
+    run.end()
+    run.running = interrupted  # the report says whether the test was cut short
+    if run.started_at is not None:
+        write_report(environment)
+        if interrupted:
+            environment.process_exit_code = EXIT_FAILED
+    run.finalized = True
+    final_csv()

@@ -1,0 +1,106 @@
+"""Writing a Locust run's report: its name, parameters, the summary
+line, the final CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from locust.runners import MasterRunner
+
+from loadkit.locust_plugin.state import EXIT_FAILED, STATE, logger
+
+
+def report_name(options: object) -> str:
+    """--report-name, else locust_<tags joined> (locust_all without tags)."""
+    if getattr(options, "report_name", None):
+        return options.report_name
+    tags = sorted(getattr(options, "tags", None) or [])
+    return "locust_" + ("_".join(tags) if tags else "all")
+
+
+def run_parameters(environment: object) -> dict:
+    options = environment.parsed_options
+    runner = environment.runner
+    return {
+        "users": options.num_users,
+        "spawn_rate": options.spawn_rate,
+        "run_time": options.run_time,
+        "tags": options.tags,
+        "exclude_tags": options.exclude_tags,
+        "shape": options.shape,
+        "personas": sorted(cls.__name__ for cls in environment.user_classes),
+        "workers": runner.worker_count if isinstance(runner, MasterRunner) else 1,
+        "accounts": options.accounts or "default",
+    }
+
+
+def _locust_totals(environment: object) -> dict:
+    total = environment.runner.stats.total
+    return {"num_requests": total.num_requests, "num_failures": total.num_failures}
+
+
+def write_report(environment: object) -> Path | None:
+    """Write the report now; set the exit code from its verdict."""
+    run = STATE.run
+    if run is None or run.started_at is None or STATE.directory is None:
+        return None
+    report = run.report(
+        test_name=report_name(environment.parsed_options),
+        target=environment.host or "",
+        parameters=STATE.parameters or run_parameters(environment),
+        extra={"locust_stats": _locust_totals(environment)},
+    )
+    path = run.write(report, STATE.directory)
+    environment.process_exit_code = 0 if report["passed"] else EXIT_FAILED
+    verdict = "passed" if report["passed"] else "FAILED"
+    state = "interrupted" if report["interrupted"] else "complete"
+    lines = f"report {verdict}: {path} ({state})\n{summary_line(report)}"
+    if lines != STATE.last_logged:
+        STATE.last_logged = lines
+        for line in lines.splitlines():
+            logger.info("%s", line)
+    return path
+
+
+def summary_line(report: dict) -> str:
+    """Our exact figures in one line, beside Locust's approximated table."""
+
+    def ms(key: str) -> str:
+        value = report.get(f"response_time_{key}_ms")
+        return "n/a" if value is None else f"{value:.1f}"
+
+    res, pool = report.get("resources") or {}, report.get("db_pool") or {}
+    failed = [t["metric"] for t in report.get("thresholds") or [] if not t.get("passed")]
+    server = (
+        f"server RSS {res['memory_initial_mb']:.1f}->{res['memory_peak_mb']:.1f} MB peak, "
+        f"CPU {res['cpu_avg_percent']:.1f}%"
+        if res.get("memory_peak_mb") is not None and res.get("cpu_avg_percent") is not None
+        else f"server figures unavailable ({res.get('unavailable_reason', 'no server process')})"
+    )
+    return (
+        f"exact: {report.get('total_requests', 0)} requests, "
+        f"{report.get('error_rate_percent') or 0:.2f}% errors, p50 {ms('p50')} / p95 {ms('p95')} / "
+        f"p99 {ms('p99')} / max {ms('max')} ms; {server}; pool checked-out max "
+        f"{pool.get('checked_out_max', 'n/a')}; thresholds failed: {', '.join(failed) or 'none'}"
+    )
+
+
+def final_csv() -> None:
+    """Rewrite Locust's CSV from the final stats (its writer lags up to a second), then close it."""
+    if STATE.csv is None:
+        return
+    if STATE.csv_greenlet is not None:
+        STATE.csv_greenlet.kill(block=True)
+    w = STATE.csv
+    for kind, columns in (
+        ("requests", w.requests_csv_columns),
+        ("failures", w.failures_columns),
+        ("exceptions", w.exceptions_columns),
+    ):
+        handle, csv_writer = getattr(w, f"{kind}_csv_filehandle"), getattr(w, f"{kind}_csv_writer")
+        handle.seek(0)
+        handle.truncate()
+        csv_writer.writerow(columns)
+        getattr(w, f"_{kind}_data_rows")(csv_writer)
+    w.close_files()
+    STATE.csv = None

@@ -1,0 +1,1 @@
+"""Turning requests into numbers: HTTP client, engine, recorder, histogram, trace."""

@@ -1,0 +1,1 @@
+"""Defect probes of the contract's weak spots, and their asyncio driver."""

@@ -1,0 +1,1 @@
+"""The run folder and its reports: schema, writer, redaction, render, charts, compare."""

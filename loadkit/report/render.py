@@ -1,0 +1,409 @@
+"""Render a run folder into Markdown with PNG charts; every figure is read from the reports.
+
+    python -m loadkit.render RUN_DIR [--compare OTHER_RUN_DIR] [--output FILE] [--charts-dir DIR]
+                                     [--profile NAME]
+
+Writes ``RUN_DIR/report.md`` (or FILE) and ``RUN_DIR/charts/*.png`` (or DIR/*.png). Exit 0 when
+written, 1 when the comparison found a regression past tolerance, 2 when the folder cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from loadkit.report import charts, scenario_verdict
+from loadkit.report.compare import (
+    CompareError,
+    Comparison,
+    compare_reports,
+    compare_table,
+    profile_name,
+)
+from loadkit.report.markdown import fmt, table
+from loadkit.report.render_compare import comparison_section
+from loadkit.report.render_verdicts import (
+    terminal_summary,
+    verdict_count,
+    verdict_rows,
+    verdicts_section,
+)
+from loadkit.report.run_folder import RunFolderError, load_reports, load_run_info
+from loadkit.report.schema import RESOURCE_FIELDS
+from loadkit.verdicts import bottlenecks
+from loadkit.watch.monitor import is_loopback
+
+SUMMARY_FIELDS = (
+    ("requests", "total_requests"),
+    ("req/s", "requests_per_second"),
+    ("errors %", "error_rate_percent"),
+    ("p50 ms", "response_time_p50_ms"),
+    ("p95 ms", "response_time_p95_ms"),
+    ("p99 ms", "response_time_p99_ms"),
+    ("max ms", "response_time_max_ms"),
+)
+ENDPOINT_FIELDS = (
+    ("requests", "requests"),
+    ("failures", "failures"),
+    ("avg ms", "response_time_avg_ms"),
+    ("p50 ms", "response_time_p50_ms"),
+    ("p95 ms", "response_time_p95_ms"),
+    ("p99 ms", "response_time_p99_ms"),
+    ("max ms", "response_time_max_ms"),
+)
+# The DB pool line, in connections (SQLAlchemy's raw, negative-going overflow is not shown).
+POOL_FIELDS = (
+    ("in use max", "checked_out_max"),
+    ("open max", "open_max"),
+    ("capacity", "capacity"),
+    ("size", "size"),
+    ("max_overflow", "max_overflow"),
+    ("exhaustion events", "exhaustion_events"),
+    ("samples", "samples"),
+)
+ERROR_SAMPLES_SHOWN = 5
+# Installed here for the bundled reference backend, not the load generator's, nor any target's.
+BACKEND_PACKAGES = ("fastapi", "uvicorn", "sqlalchemy")
+
+
+def _common(reports: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
+    """The distinct values of a top-level field across reports, in order of appearance."""
+    seen: list[Any] = []
+    for report in reports:
+        value = report.get(key)
+        if value not in seen and value is not None:
+            seen.append(value)
+    return seen
+
+
+def database_of(reports: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) -> str:
+    """The run's database as stated by run.json, else by the reports (top, parameters, env)."""
+    if info.get("database"):
+        return str(info["database"])
+    for report in reports:
+        for holder in (report, report.get("parameters") or {}, report.get("environment") or {}):
+            if holder.get("database"):
+                return str(holder["database"])
+    return "not recorded in the reports"
+
+
+def run_section(run_dir: Path, reports: Sequence[Mapping], info: Mapping) -> list[str]:
+    """Preset, target, database, profile, start and overall verdict."""
+    targets = _common(reports, "target") or [info.get("target")]
+    rows = [
+        ("run folder", run_dir.name),
+        ("preset", info.get("preset")),
+        ("target", ", ".join(str(t) for t in targets if t) or None),
+        ("load command", f"`{info['command']}`" if info.get("command") else None),
+        ("server", info.get("server")),
+        ("server settings", info.get("backend_settings") or None),
+        ("database", database_of(reports, info)),
+        ("profile", ", ".join(str(p) for p in _common(reports, "profile")) or None),
+        ("started (UTC)", min((str(r.get("started_at")) for r in reports), default=None)),
+        ("scenarios meeting their targets", verdict_count(verdict_rows(reports, info))),
+    ]
+    if info.get("load_exit_code") is not None:
+        rows.append(("load step exit code", info.get("load_exit_code")))
+    return ["## Run", ""] + table(("", ""), [r for r in rows if r[1] is not None])
+
+
+def _server_on_this_machine(report: Mapping[str, Any]) -> bool:
+    """Whether the report's target was loopback with the server process found here."""
+    host = urlsplit(str(report.get("target") or "")).hostname or ""
+    return is_loopback(host) and (report.get("resources") or {}).get("server_pid") is not None
+
+
+def _backend_note(versions: Mapping[str, Any], info: Mapping[str, Any]) -> list[str]:
+    """The bundled reference backend's packages: the target's only when it was the target."""
+    found = [f"{name} {versions[name]}" for name in BACKEND_PACKAGES if versions.get(name)]
+    if not found:
+        return []
+    if "reference backend" in str(info.get("server") or ""):
+        return [f"The target was the bundled reference backend: {', '.join(found)}.", ""]
+    return [
+        f"{', '.join(found)} are installed here for the bundled reference backend; they are the "
+        "target's only if the target was that backend (the suite does not know the target's "
+        "own versions).",
+        "",
+    ]
+
+
+def machine_section(
+    reports: Sequence[Mapping[str, Any]], info: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The load-generating machine, from the first report's ``environment``; the reference
+    backend's packages apart, never as the target's."""
+    env = next((r.get("environment") for r in reports if r.get("environment")), None) or {}
+    versions = env.get("versions") or {}
+    rows = [(k, env.get(k)) for k in ("cpus", "platform", "python", "commit", "seed") if k in env]
+    rows += [
+        (f"{name} version", version)
+        for name, version in sorted(versions.items())
+        if name not in BACKEND_PACKAGES
+    ]
+    commits = {str((r.get("environment") or {}).get("commit")) for r in reports}
+    lines = ["## Machine (load generator)", ""] + table(("", ""), rows or [("environment", None)])
+    lines += _backend_note(versions, info or {})
+    shared = [r for r in reports if _server_on_this_machine(r)]
+    if shared:
+        lines += [
+            f"The server ran on this machine (loopback target) beside the load generator: both "
+            f"shared its {env.get('cpus', '?')} cores, so every figure describes the pair.",
+            "",
+        ]
+    if len(commits) > 1:
+        lines += [
+            f"Reports come from {len(commits)} different commits: {', '.join(sorted(commits))}.",
+            "",
+        ]
+    return lines
+
+
+def verdict(report: Mapping[str, Any]) -> str:
+    """passed / FAILED / skipped, with interrupted noted."""
+    text = scenario_verdict.of(report)[0]
+    text = "FAILED" if text == scenario_verdict.FAILED else text
+    return text + (" (interrupted)" if report.get("interrupted") else "")
+
+
+def summary_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One row per scenario."""
+    headers = ["scenario", "tool", "result"] + [label for label, _ in SUMMARY_FIELDS]
+    rows = [
+        [r.get("test_name"), r.get("tool"), verdict(r)] + [r.get(key) for _, key in SUMMARY_FIELDS]
+        for r in reports
+    ]
+    return ["## Summary", ""] + table(headers, rows)
+
+
+def bottleneck_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Findings per scenario, or a statement that the data shows none."""
+    lines = ["## Bottleneck analysis", ""]
+    for report in reports:
+        findings = bottlenecks.analyse(report)
+        lines.append(f"**{report.get('test_name')}**")
+        lines.append("")
+        if not findings:
+            lines.append("- No bottleneck indicator in the data.")
+        lines += [f"- {finding.text}" for finding in findings]
+        lines.append("")
+    return lines
+
+
+def _kv_line(
+    title: str, mapping: Mapping[str, Any], keys: Sequence[str] | None = None
+) -> list[str]:
+    keys = list(keys) if keys is not None else sorted(mapping)
+    parts = [f"{k} {fmt(mapping.get(k))}" for k in keys if k in mapping]
+    return [f"{title}: " + (", ".join(parts) if parts else "n/a") + ".", ""]
+
+
+def _block_line(title: str, block: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
+    """A measured block's figures, or the reason it was not measured."""
+    if block.get("unavailable_reason"):
+        return [f"{title}: unavailable ({fmt(block['unavailable_reason'])}).", ""]
+    return _kv_line(title, block, keys)
+
+
+def pool_line(pool: Mapping[str, Any]) -> list[str]:
+    """The DB pool in connections: in use, open and capacity; unknown figures as n/a."""
+    if pool.get("unavailable_reason"):
+        return [f"DB pool: unavailable ({fmt(pool['unavailable_reason'])}).", ""]
+    parts = [f"{label} {fmt(pool.get(key))}" for label, key in POOL_FIELDS]
+    return ["DB pool (connections): " + ", ".join(parts) + ".", ""]
+
+
+def thresholds_lines(report: Mapping[str, Any]) -> list[str]:
+    """The scenario's thresholds: what each measured (which summary, which endpoints), the limit,
+    the actual value and the result."""
+    rows = [
+        (
+            t.get("metric"),
+            t.get("measured") or (f"`{t['endpoint']}`" if t.get("endpoint") else None),
+            t.get("limit"),
+            t.get("actual"),
+            "passed" if t.get("passed") else "FAILED",
+        )
+        for t in report.get("thresholds") or []
+    ]
+    headers = ("threshold", "measured", "limit", "actual", "result")
+    return table(headers, rows) if rows else ["No thresholds.", ""]
+
+
+def endpoint_lines(report: Mapping[str, Any]) -> list[str]:
+    """Per-endpoint figures."""
+    endpoints = report.get("endpoints") or {}
+    rows = [
+        [name] + [stats.get(k) for _, k in ENDPOINT_FIELDS] for name, stats in endpoints.items()
+    ]
+    return table(["endpoint"] + [label for label, _ in ENDPOINT_FIELDS], rows) if rows else []
+
+
+def error_lines(report: Mapping[str, Any]) -> list[str]:
+    """The first few recorded errors."""
+    errors = (report.get("errors") or [])[:ERROR_SAMPLES_SHOWN]
+    if not errors:
+        return []
+    keys = ("time", "endpoint", "kind", "status", "message")
+    return [f"First {len(errors)} errors:", ""] + table(
+        keys, [[e.get(k) for k in keys] for e in errors]
+    )
+
+
+def chart_lines(drawn: Mapping[str, Path], output: Path) -> list[str]:
+    """Image links, relative to the Markdown file, and the charts that had no data."""
+    lines = []
+    for key, path in drawn.items():
+        lines.append(f"![{key}]({os.path.relpath(path, output.parent)})")
+    missing = [key for key in charts.ALL_CHARTS if key not in drawn]
+    if missing:
+        lines.append(f"No data for: {', '.join(missing)} (not measured in this run).")
+    return lines + [""]
+
+
+def scenario_section(
+    report: Mapping[str, Any], drawn: Mapping[str, Path], output: Path
+) -> list[str]:
+    """Everything the report holds about one scenario."""
+    params = report.get("parameters") or {}
+    lines = [f"### {report.get('test_name')}", ""]
+    lines += _kv_line("Parameters", params)
+    lines += _kv_line(
+        "Run", report, ("tool", "started_at", "duration_seconds", "warmup_seconds", "interrupted")
+    )
+    lines += thresholds_lines(report) + endpoint_lines(report)
+    lines += _kv_line("Status codes", report.get("status_codes") or {})
+    lines += _kv_line("Errors by kind", report.get("errors_by_kind") or {})
+    lines += _kv_line("Late starts", report, ("late_starts",))
+    lines += _block_line("Server resources", report.get("resources") or {}, RESOURCE_FIELDS)
+    lines += pool_line(report.get("db_pool") or {})
+    return lines + error_lines(report) + chart_lines(drawn, output)
+
+
+def render_markdown(
+    run_dir: Path,
+    reports: Sequence[Mapping[str, Any]],
+    drawn: Mapping[str, Mapping[str, Path]],
+    output: Path,
+    *,
+    info: Mapping[str, Any] | None = None,
+    comparison: Comparison | None = None,
+    command: str | None = None,
+) -> str:
+    """The whole report as Markdown; ``command`` is how to regenerate it."""
+    info = info or {}
+    command = command or f"python -m loadkit.render {run_dir}"
+    lines = [f"# Load-test report: {run_dir.name}", ""]
+    lines += [
+        f"Rendered by `{command}` from {len(reports)} scenario reports "
+        "in that folder; every figure below is read from them.",
+        "",
+    ]
+    rows = verdict_rows(reports, info)
+    if not reports:
+        lines += ["No scenario report was written in this run.", ""]
+        return "\n".join(lines + (verdicts_section(rows) if rows else []))
+    lines += run_section(run_dir, reports, info) + machine_section(reports, info)
+    lines += verdicts_section(rows) + summary_section(reports) + bottleneck_section(reports)
+    if comparison is not None:
+        lines += comparison_section(comparison)
+    lines += ["## Scenarios", ""]
+    for report in reports:
+        lines += scenario_section(report, drawn.get(str(report.get("test_name")), {}), output)
+    return "\n".join(lines)
+
+
+def comparison_for(
+    other: Path, reports: Sequence[Mapping], profile: str | None, run_dir: Path
+) -> Comparison:
+    """Compare ``other`` (the earlier run) with this run's reports."""
+    table_ = compare_table(profile_name(reports, profile))
+    return compare_reports(load_reports(other), reports, table_, labels=(other.name, run_dir.name))
+
+
+def render(
+    run_dir: Path,
+    *,
+    compare: Path | None = None,
+    output: Path | None = None,
+    profile: str | None = None,
+    charts_dir: Path | None = None,
+) -> tuple[Path, Comparison | None]:
+    """Write the Markdown report and charts; return the report path and the comparison, if any."""
+    run_dir = Path(run_dir)
+    reports = load_reports(run_dir)
+    output = Path(output) if output else run_dir / "report.md"
+    charts_dir = Path(charts_dir) if charts_dir else run_dir / "charts"
+    drawn = {str(r.get("test_name")): charts.draw_all(r, charts_dir) for r in reports}
+    comparison = comparison_for(Path(compare), reports, profile, run_dir) if compare else None
+    text = render_markdown(
+        run_dir,
+        reports,
+        drawn,
+        output,
+        info=load_run_info(run_dir),
+        comparison=comparison,
+        command=_command(
+            run_dir,
+            compare,
+            output if output != run_dir / "report.md" else None,
+            charts_dir if charts_dir != run_dir / "charts" else None,
+            profile,
+        ),
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(output.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(output)
+    return output, comparison
+
+
+def _command(run_dir: Path, *options: Any) -> str:
+    """The command line that regenerates this report (options given as compare, output, charts,
+    profile; None where not given)."""
+    names = ("--compare", "--output", "--charts-dir", "--profile")
+    parts = ["python -m loadkit.render", str(run_dir)]
+    parts += [f"{name} {value}" for name, value in zip(names, options, strict=True) if value]
+    return " ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(
+        prog="python -m loadkit.render", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("run_dir", type=Path, help="the run folder (results/<timestamp>_<label>)")
+    parser.add_argument("--compare", type=Path, help="an earlier run folder to compare with")
+    parser.add_argument(
+        "--output", type=Path, help="where to write the Markdown (default RUN_DIR/report.md)"
+    )
+    parser.add_argument("--charts-dir", type=Path, help="where to write the PNGs (RUN_DIR/charts)")
+    parser.add_argument("--profile", help="targets profile for comparison tolerances")
+    args = parser.parse_args(argv)
+    try:
+        path, comparison = render(
+            args.run_dir,
+            compare=args.compare,
+            output=args.output,
+            profile=args.profile,
+            charts_dir=args.charts_dir,
+        )
+    except (RunFolderError, CompareError) as exc:
+        print(f"render: {exc}", file=sys.stderr)
+        return 2
+    rows = verdict_rows(load_reports(args.run_dir), load_run_info(args.run_dir))
+    print("\n".join(terminal_summary(rows)))
+    print(f"report: {path}")
+    if comparison is not None and comparison.regressions:
+        print(f"render: {len(comparison.regressions)} regressions past tolerance", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The pytest side: harness, scenarios (load, baseline, probes), outcome, shared backend."""

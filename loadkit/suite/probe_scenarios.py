@@ -1,0 +1,306 @@
+"""The defect-probe scenarios: access control, upload trust and the
+event loop, sent with `loadkit.probes.driver` beside a little load."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from loadkit.contract import api
+from loadkit.measure import engine
+from loadkit.measure.http import Request
+from loadkit.probes import access_probes, driver, probe_requests, upload_probes
+from loadkit.suite.harness import (
+    UPLOAD,
+    Ctx,
+    closed_run,
+    in_turn,
+    monitored,
+    poll_until_processed,
+    session_reads,
+    upload_requests,
+)
+from loadkit.suite.outcome import Outcome, inconclusive
+from loadkit.suite.session import PROBE_ACCOUNTS
+from loadkit.verdicts import defects, slo
+from loadkit.watch import canary
+
+# defect probes (loadkit.probes; sent by loadkit.probes.driver)
+# -------------------------------------
+
+
+def _probe_sizes(ctx: Ctx) -> dict:
+    return ctx.profile.scenario("probes")
+
+
+def send_kw(ctx: Ctx) -> dict[str, Any]:
+    return {"timeout_s": ctx.target.timeout_s}
+
+
+def start_clock(outcome: Outcome) -> float:
+    """Fix the recorder's origin before concurrent requests record out of start order."""
+    outcome.recorder.start()
+    return time.time()
+
+
+async def _victim(ctx: Ctx, account: api.Account, outcome: Outcome) -> probe_requests.Victim:
+    """The account's patient and one of that patient's sessions (a made-up id when it has none)."""
+    headers = await ctx.auth.headers(account)
+    patient = await ctx.auth.patient_id(account)
+    path = f"{api.SESSIONS}?patient_id={patient}&limit=1"
+    listed = await driver.get_json(ctx.auth.client, outcome.recorder, path, headers, **send_kw(ctx))
+    ids = [s["id"] for s in listed or [] if isinstance(s, dict) and "id" in s]
+    if not ids:
+        outcome.extra["access_probe_note"] = "the victim has no session: a made-up id is probed"
+    return probe_requests.Victim(patient, str(ids[0]) if ids else str(uuid.uuid4()), headers)
+
+
+async def _background_load(ctx: Ctx, outcome: Outcome, reads, stop: asyncio.Event) -> None:
+    """The realistic load: session reads of general accounts until ``stop`` (bounded)."""
+    sizes = _probe_sizes(ctx)
+    n, seconds = int(sizes["load_concurrency"]), float(sizes["load_max_s"])
+    await engine.run_closed(
+        ctx.target.url,
+        in_turn(reads),
+        concurrency=n,
+        requests=int(sizes["load_requests"]),
+        duration_s=seconds,
+        recorder=outcome.recorder,
+        stop=stop,
+        **ctx.run_kw(),
+    )
+
+
+async def access_control_probe(ctx: Ctx, outcome: Outcome) -> None:
+    """No, tampered, expired, unsigned and another therapist's token, under load: all refused."""
+    rounds = int(_probe_sizes(ctx)["access_rounds"])
+    owner, intruder = await ctx.take(2)
+    victim = await _victim(ctx, owner, outcome)
+    reqs = access_probes.access_requests(victim, await ctx.auth.headers(intruder)) * rounds
+    left_out = ctx.claim_uploads(sum(p.endpoint == UPLOAD for p in reqs))
+    if left_out:  # the address's upload budget is for other tests: probe the reads alone
+        reqs = [p for p in reqs if p.endpoint != UPLOAD]
+        outcome.extra["access_probe_note"] = f"uploads left out: {left_out}"
+    client, kw = ctx.auth.client, send_kw(ctx)
+    before = await driver.session_count(
+        client, outcome.recorder, victim.headers, victim.patient_id, **kw
+    )
+    reads = await session_reads(ctx, await ctx.accounts(int(_probe_sizes(ctx)["load_requests"])))
+    outcome.parameters.update(probe_requests=len(reqs), rounds=rounds)
+    stop, found = asyncio.Event(), []
+    async with monitored(ctx, outcome):
+        started = start_clock(outcome)
+        load = asyncio.ensure_future(_background_load(ctx, outcome, reads, stop))
+        for p in reqs:
+            judge = lambda s, b, p=p: access_probes.judge_access(p, s, b)  # noqa: E731
+            reply = await driver.send(client, outcome.recorder, p, judge=judge, **kw)
+            message = judge(reply.status, reply.body)
+            if message:
+                found.append(message)
+                defects.from_access(outcome.defects, p.label, p.endpoint, reply.status)
+        stop.set()
+        await load
+        outcome.duration_s = time.time() - started
+    after = await driver.session_count(
+        client, outcome.recorder, victim.headers, victim.patient_id, **kw
+    )
+    _judge_access(outcome, reqs, found, before, after)
+
+
+def _judge_access(outcome: Outcome, reqs, defects: list[str], before, after) -> None:
+    distinct = list(dict.fromkeys(defects))
+    outcome.problems += distinct[:10]
+    if len(distinct) > 10:
+        outcome.problems.append(f"... and {len(distinct) - 10} more access-control defects")
+    moved = upload_probes.session_count_problem(before, after, 0)
+    if moved:
+        outcome.problems.append(moved.replace("upload-trust", "access-control"))
+    outcome.extra["access_probe"] = {
+        "requests": len(reqs),
+        "defects": len(defects),
+        "sessions_before": before,
+        "sessions_after": after,
+    }
+    outcome.thresholds += slo.check({"access_defects": len(defects)}, {"access_defects": 0})
+
+
+MAX_LOGIN_WAIT_S = 120.0
+
+
+async def clear_login_window(ctx: Ctx, outcome: Outcome, what: str) -> None:
+    """Before a probe spends the address's login budget: every account the run needs holds a
+    token (logged in ahead), and once logins were refused, the budget's window is waited out."""
+    budget = ctx.plan.manager.budget
+    wait = min(budget.window_clear_in(), MAX_LOGIN_WAIT_S)
+    if wait > 0:
+        await asyncio.sleep(wait)
+        said = f"waited {wait:.0f} s for the address's login window to clear before {what}"
+    else:
+        said = f"every account this run needs held a token before {what} ran"
+    outcome.extra["login_budget"] = said
+
+
+async def transcribed_session(ctx: Ctx, outcome: Outcome, account: api.Account) -> str | None:
+    """A session of the account that has a transcript (one upload, polled; bounded)."""
+    client, kw = ctx.auth.client, send_kw(ctx)
+    headers, patient = await ctx.auth.headers(account), await ctx.auth.patient_id(account)
+    for s in (
+        await driver.get_json(client, outcome.recorder, f"{api.SESSIONS}?limit=50", headers, **kw)
+        or []
+    ):
+        if s.get("status") in ("transcribed", "processed"):
+            return str(s["id"])
+    case = upload_probes.upload_cases(4096, valid=1)[0]
+    up = await driver.send(
+        client, outcome.recorder, upload_probes.upload_request(case, patient, headers), **kw
+    )
+    ids = access_probes.response_ids(up.body) if up.status == 200 else []
+    if not ids:
+        return None
+    final = await poll_until_processed(ctx, [(ids[0], headers)], 60.0)
+    return ids[0] if final.get(ids[0]) == "processed" else None
+
+
+def too_few(ctx: Ctx, who: str) -> str:
+    from loadkit.contract.accounts import MIN_GENERAL, RESERVED
+
+    need = RESERVED + len(PROBE_ACCOUNTS) + MIN_GENERAL
+    return (
+        f"too few accounts to give {who} one of its own: it needs {need} accounts in all, "
+        f"there are {ctx.plan.roles.describe()}"
+    )
+
+
+async def upload_trust_probe(ctx: Ctx, outcome: Outcome) -> None:
+    """Non-audio, wrong-type, empty and oversized uploads beside valid ones: refused, no trace."""
+    account = ctx.plan.probe_account("upload_trust")
+    if account is None:
+        outcome.skip_reason = too_few(ctx, "the upload-trust probe")
+        return
+    sizes, client, kw = _probe_sizes(ctx), ctx.auth.client, send_kw(ctx)
+    headers, patient = await ctx.auth.headers(account), await ctx.auth.patient_id(account)
+    cases = upload_probes.upload_cases(int(sizes["upload_size_bytes"]))
+    outcome.skip_reason = ctx.claim_uploads(len(cases) + 1)
+    if outcome.skip_reason:
+        return
+    before = await driver.session_count(client, outcome.recorder, headers, patient, **kw)
+    outcome.parameters.update(uploads=len(cases) + 1, max_upload_bytes=sizes["max_upload_bytes"])
+    async with monitored(ctx, outcome):
+        started = start_clock(outcome)
+        replies = await asyncio.gather(
+            *(
+                driver.send(
+                    client,
+                    outcome.recorder,
+                    upload_probes.upload_request(c, patient, headers),
+                    judge=lambda s, b, c=c: upload_probes.judge_upload(c.label, c.expect, s, b),
+                    **kw,
+                )
+                for c in cases
+            )
+        )
+        big = await driver.oversized_upload(
+            client,
+            outcome.recorder,
+            api.upload_path(patient),
+            headers,
+            declared=int(sizes["max_upload_bytes"]) + 1,
+            time_s=float(sizes["oversize_stream_s"]),
+            **kw,
+        )
+        outcome.duration_s = time.time() - started
+    after = await driver.session_count(client, outcome.recorder, headers, patient, **kw)
+    _judge_upload_trust(outcome, cases, replies, big, before, after)
+
+
+def _judge_upload_trust(outcome: Outcome, cases, replies, big, before, after) -> None:
+    if any(r.status == 429 for r in replies) or big[0] == 429:
+        outcome.skip_reason = "the probe account's upload limit (10/hour) is spent: rerun later"
+        return
+    if all(r.status is not None and r.status >= 500 for r in replies):
+        got = ", ".join(sorted({str(r.status) for r in replies}))
+        outcome.skip_reason = (
+            f"every upload of the probe was refused ({got}): the upload limit of this address is "
+            "spent (its limiter answers 5xx); rerun after its window"
+        )
+        return
+    outcome.problems += [
+        m
+        for c, r in zip(cases, replies, strict=True)
+        if (m := upload_probes.judge_upload(c.label, c.expect, r.status, r.body))
+    ]
+    for c, r in zip(cases, replies, strict=True):
+        if upload_probes.judge_upload(c.label, c.expect, r.status, r.body):
+            defects.from_upload(outcome.defects, c.label, r.status)
+    status, sent = big
+    if status != 413:
+        got = "no answer" if status is None else f"{status}"
+        outcome.problems.append(f"upload-trust defect: an oversized body got {got}, expected 413")
+        defects.add(outcome.defects, "oversize-not-refused", UPLOAD,
+                    f"an oversized body got {got}, expected 413", status=status)  # fmt: skip
+    accepted = sum(r.status == 200 for r in replies) + (status == 200)
+    left = upload_probes.session_count_problem(before, after, accepted)
+    outcome.problems += [left] if left else []
+    if left and after is not None and before is not None:
+        defects.add(outcome.defects, "refused-upload-leaves-session", UPLOAD, left,
+                    sessions_before=before, sessions_after=after, accepted=accepted)  # fmt: skip
+    outcome.extra["upload_probe"] = {
+        "sessions_before": before,
+        "sessions_after": after,
+        "accepted": accepted,
+        "oversize_bytes_sent": sent,
+    }
+    outcome.thresholds += slo.check(
+        {"upload_trust_defects": len(outcome.problems)}, {"upload_trust_defects": 0}
+    )
+
+
+async def event_loop_probe(ctx: Ctx, outcome: Outcome) -> None:
+    """Uploads and logins at once: the /live canary's p99 stays near its idle value."""
+    sizes = ctx.profile.scenario("event_loop")
+    settings = canary.Settings.from_profile(ctx.profile)
+    n_up, n_login = int(sizes["uploads"]), int(sizes["logins"])
+    outcome.skip_reason = ctx.claim_uploads(n_up)
+    if outcome.skip_reason:
+        return
+    accounts = await ctx.take(n_up)
+    uploads = await upload_requests(ctx, accounts, int(sizes["upload_size_bytes"]), [])
+    logins = [_bad_login() for _ in range(n_login)]
+    await clear_login_window(ctx, outcome, "the event-loop probe's wrong logins")
+    idle = await asyncio.to_thread(
+        canary.measure_idle, ctx.target.url, settings, verify=ctx.target.verify
+    )
+    outcome.parameters.update(uploads=n_up, logins=n_login, canary_rate=settings.rate)
+    live = canary.Canary(ctx.target.url, settings, verify=ctx.target.verify).start()
+    async with monitored(ctx, outcome):
+        await closed_run(
+            ctx,
+            outcome,
+            uploads + logins,
+            concurrency=int(sizes["concurrency"]),
+            requests=n_up + n_login,
+        )
+    await asyncio.to_thread(live.stop)
+    ctx.plan.manager.budget.note_sent(n_login)
+    block = outcome.extra["canary"] = live.summary(idle)
+    blocked = canary.flagged_problem(block, "uploads and logins")
+    if blocked:
+        outcome.problems.append(blocked)
+        defects.add(outcome.defects, "event-loop-blocked", api.endpoint("GET", api.LIVE), blocked,
+                    p99_ms=block.get("p99_ms"), threshold_ms=block.get("threshold_ms"))  # fmt: skip
+    # uploads and logins that failed put no load on the loop: the canary's calm proves nothing
+    outcome.problems += [m for m in [inconclusive(outcome.recorder, any_failed=True)] if m]
+    outcome.thresholds += slo.check(
+        {"canary_p99_ms": block["p99_ms"]}, {"canary_p99_ms": block["threshold_ms"] or 0}
+    )
+
+
+event_loop_probe.owns_canary = True
+
+
+def _bad_login() -> Request:
+    """A wrong-password login on a made-up email: full password-hash cost, no account's limit."""
+    p = probe_requests.wrong_login(probe_requests.probe_email())
+    return Request(p.method, p.path, p.endpoint, p.headers, p.body, expect=401)

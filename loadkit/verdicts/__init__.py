@@ -1,0 +1,1 @@
+"""Pure judgements: targets and thresholds, rate limit, pool visibility, cost, findings."""

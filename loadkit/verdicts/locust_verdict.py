@@ -1,0 +1,120 @@
+"""The thresholds of a Locust run (targets.toml's ``thresholds.locust``) from its aggregate
+recorder.
+
+Pure functions, no Locust import. Figures:
+- ``response_time_p95_ms``: the worst p95 of the read endpoints (everything but uploads, the
+  token routes, whose cost is password hashing by design, and the defect prober's ``probe ...``
+  requests), with the endpoint named in the row;
+- ``upload_response_time_p95_ms``: p95 of POST /api/sessions/upload;
+- ``error_rate_percent``, ``generator_cpu_percent`` (the busiest load-generator process);
+- ``failed_logins``: at most 0; a persona that cannot log in did not test what it should have.
+A limit whose figure does not apply to this run (no upload was made, say) is skipped and listed as
+such, never passed silently. Each row says in ``measured`` which figure, of which requests, it is.
+"""
+
+from __future__ import annotations
+
+from loadkit.contract.api import LOGIN, REFRESH, SESSION_UPLOAD, SIGNUP, endpoint
+from loadkit.measure.recording import RunRecorder
+from loadkit.verdicts.slo import Profile, TargetsError, check
+
+UPLOAD_ENDPOINT = endpoint("POST", SESSION_UPLOAD)
+LOGIN_ENDPOINT = endpoint("POST", LOGIN)
+TOKEN_ENDPOINTS = frozenset(endpoint("POST", p) for p in (LOGIN, REFRESH, SIGNUP))
+THRESHOLD_GROUP = "locust"
+PROBE_PREFIX = "probe "  # the defect prober names its requests "probe <METHOD> <route>"
+MEASURED = {
+    "upload_response_time_p95_ms": f"p95 of {UPLOAD_ENDPOINT}",
+    "error_rate_percent": "failed / all requests of every persona, probes included",
+    "generator_cpu_percent": "CPU of the busiest load-generator process",
+}
+
+
+def is_read(name: str) -> bool:
+    """Whether an endpoint counts as a read for the read p95 (not an upload, token or probe)."""
+    return (
+        name != UPLOAD_ENDPOINT
+        and name not in TOKEN_ENDPOINTS
+        and not name.startswith(PROBE_PREFIX)
+    )
+
+
+def _p95_ms(recorder: RunRecorder, name: str) -> float | None:
+    item = recorder.endpoints.get(name)
+    if item is None or not item.hist.count:
+        return None
+    return round(item.hist.percentile(95) / 1000, 3)
+
+
+def worst_read_p95(recorder: RunRecorder) -> tuple[str | None, float | None]:
+    """(endpoint, p95 ms) of the slowest read endpoint; (None, None) when none was answered."""
+    reads = [
+        (p95, name)
+        for name in recorder.endpoints
+        if is_read(name) and (p95 := _p95_ms(recorder, name)) is not None
+    ]
+    if not reads:
+        return None, None
+    p95, name = max(reads)
+    return name, p95
+
+
+def actual_figures(recorder: RunRecorder, generator_cpu_percent: float | None) -> dict:
+    """The figures the locust thresholds are checked against (None: not measured in this run)."""
+    _, read_p95 = worst_read_p95(recorder)
+    total = recorder.total
+    return {
+        "response_time_p95_ms": read_p95,
+        "upload_response_time_p95_ms": _p95_ms(recorder, UPLOAD_ENDPOINT),
+        "error_rate_percent": round(100 * recorder.failures / total, 4) if total else None,
+        "generator_cpu_percent": generator_cpu_percent,
+    }
+
+
+def failed_logins(recorder: RunRecorder) -> int:
+    """Login requests that failed, across every process merged into the recorder."""
+    item = recorder.endpoints.get(LOGIN_ENDPOINT)
+    return item.failures if item is not None else 0
+
+
+def thresholds(
+    profile: Profile, recorder: RunRecorder, generator_cpu_percent: float | None
+) -> tuple[list[dict], list[str]]:
+    """(threshold rows, skipped limits with the reason) for the run so far."""
+    try:
+        limits = profile.limits(THRESHOLD_GROUP)
+    except TargetsError:
+        limits = {}
+    actual = actual_figures(recorder, generator_cpu_percent)
+    skippable = {
+        "response_time_p95_ms": "no read endpoint",
+        "upload_response_time_p95_ms": "no upload",
+    }
+    skipped = [
+        f"{key}: {skippable[key]} was answered in this run"
+        for key in limits
+        if key in skippable and actual[key] is None
+    ]
+    used = {k: v for k, v in limits.items() if not (k in skippable and actual[k] is None)}
+    rows = check(actual, used)
+    worst, _ = worst_read_p95(recorder)
+    for row in rows:
+        row["measured"] = MEASURED.get(row["metric"], "")
+        if row["metric"] == "response_time_p95_ms" and worst:
+            row["endpoint"] = worst
+            row["measured"] = (
+                f"p95 of the slowest read endpoint, {worst} (uploads, token routes and "
+                "probe requests excluded)"
+            )
+    logins = failed_logins(recorder)
+    rows.append(
+        {"metric": "failed_logins", "limit": 0, "actual": logins, "passed": logins == 0,
+         "measured": f"failures of {LOGIN_ENDPOINT}"}
+    )  # fmt: skip
+    return rows, skipped
+
+
+def verdict_text(rows: list[dict]) -> str:
+    """One line: PASS, or FAIL naming the failed metrics."""
+    failed = [r["metric"] for r in rows if not r["passed"]]
+    return "PASS" if not failed else "FAIL: " + ", ".join(failed)
