@@ -2,11 +2,11 @@
 
 `ServerProfiler` attaches `py-spy record --pid PID --subprocesses --native` (uvicorn workers are
 children; bcrypt's hash is native code, so without `--native` the profile would stop at the Python
-line calling it) and stops it with SIGINT, which makes py-spy write its recording. One recording per
-run, in collapsed-stack form (`--format raw`: `server_profile.txt`); the flame graph
-`server_profile.svg` and the figures in `server_profile.json` are drawn from it. When there is
-no profile (switched off, remote target, no server process, no py-spy, ptrace refused),
-`server_profile.json` says why: the report never leaves it out silently.
+line calling it) and stops it with SIGINT, which makes py-spy write its recording. Each process
+records in collapsed-stack form (`--format raw`) into its own part file; `stop` says how it went,
+with the reason when there is no recording (switched off, remote target, no server process, no
+py-spy, ptrace refused). `loadkit.report.server_profile` makes the run's one recording, flame
+graph and figures from it.
 
 Where attaching is refused, `under_profiler` gives the command that starts the backend under py-spy
 instead (mode "started under").
@@ -14,7 +14,6 @@ instead (mode "started under").
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -24,10 +23,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from loadkit.watch import flamegraph, profile_stacks
-
 RATE_HZ = 10  # samples a second: --native pauses the server per sample (bench/README.md)
-RAW_NAME, SVG_NAME, JSON_NAME = "server_profile.txt", "server_profile.svg", "server_profile.json"
+RAW_NAME = "server_profile.txt"  # the run's recording; each process records a part first
 STOP_TIMEOUT_S = 20.0
 OFF_REASON = "switched off (--no-server-profile)"
 # On by default only when its cost is under 5% of the server's throughput: not shown here yet.
@@ -123,28 +120,16 @@ class ServerProfiler:
         return True
 
     def stop(self) -> dict:
-        """Stop sampling, write the flame graph and server_profile.json; the JSON's content."""
+        """Stop sampling; how it went: mode, pid, rate, seconds, errors, ``part`` (the recording
+        of this process) and ``reason`` (None when there is a recording).
+
+        `loadkit.report.server_profile.write_profile` turns it into the run's profile.
+        """
         info = {"mode": self.mode, "pid": self.pid, "rate_hz": self.rate, "native": self.native}
         if self._popen is not None:
             info.update(self._finish())
             self._popen = None
-            self._merge(info)
-        return write_profile(self.run_dir, info, self.reason)
-
-    def _merge(self, info: dict) -> None:
-        """Append this recording to the run's (collapsed stacks add up), e.g. for the `all`
-        preset's one pytest process per scenario; seconds and errors add up too."""
-        final = self.run_dir / RAW_NAME
-        if self.raw == final or not self.raw.exists():
-            return
-        earlier = read_profile(self.run_dir) if final.exists() else None
-        with final.open("a", encoding="utf-8") as out:
-            out.write(self.raw.read_text(encoding="utf-8"))
-        self.raw.unlink()
-        if earlier and earlier.get("recorded"):
-            info["seconds"] = round((earlier.get("seconds") or 0) + info["seconds"], 1)
-            info["errors"] = (earlier.get("errors") or 0) + (info.get("errors") or 0)
-            info["recordings"] = (earlier.get("recordings") or 1) + 1
+        return {**info, "part": str(self.raw), "reason": self.reason}
 
     def _finish(self) -> dict:
         early = self._popen.poll() is not None  # py-spy gave up by itself: attach refused
@@ -190,30 +175,3 @@ def _failure(text: str, pid: int | None) -> str:
     if "ermission" in text or "ptrace" in text.lower():
         return f"ptrace to pid {pid} not permitted (needs root or CAP_SYS_PTRACE): {first}"
     return f"py-spy could not record pid {pid}: {first or 'no output'}"
-
-
-def write_profile(run_dir: Path, info: dict, reason: str | None) -> dict:
-    """server_profile.json (and the flame graph when there is a recording); returns the JSON."""
-    raw = Path(run_dir) / RAW_NAME
-    data = {**info, "recorded": False, "reason": reason}
-    if reason is None and raw.exists():
-        profile = profile_stacks.aggregate(profile_stacks.parse_raw(raw.read_text()))
-        flamegraph.write_svg(profile_stacks.parse_raw(raw.read_text()), Path(run_dir) / SVG_NAME)
-        data.update(recorded=True, raw=RAW_NAME, svg=SVG_NAME, **profile_stacks.summary(profile))
-    elif reason is None:
-        data["reason"] = "py-spy wrote no recording"
-    (Path(run_dir) / JSON_NAME).write_text(json.dumps(data, indent=1), encoding="utf-8")
-    return data
-
-
-def not_profiled(run_dir: Path, reason: str) -> dict:
-    """Write server_profile.json saying there is no profile, and why."""
-    return write_profile(run_dir, {"mode": None}, reason)
-
-
-def read_profile(run_dir: Path) -> dict | None:
-    """The run's server_profile.json, or None when the run has none."""
-    try:
-        return json.loads((Path(run_dir) / JSON_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None

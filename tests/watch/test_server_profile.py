@@ -9,18 +9,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loadkit.watch import profile_section
+from loadkit.report import render_profile as profile_section
+from loadkit.report.server_profile import (
+    JSON_NAME,
+    SVG_NAME,
+    not_profiled,
+    read_profile,
+    write_profile,
+)
 from loadkit.watch.server_profile import (
     DEFAULT_ON,
-    JSON_NAME,
     OFF_REASON,
     RAW_NAME,
-    SVG_NAME,
     ServerProfiler,
-    not_profiled,
     profile_reason,
     profiler_for,
-    read_profile,
     under_profiler,
 )
 from reference_backend.process import free_port
@@ -43,7 +46,7 @@ def _profiled(run: Path, backend, load) -> dict:
     assert profiler.start(), profiler.reason
     with backend.client() as client:
         load(client)
-    return profiler.stop()
+    return write_profile(run, profiler.stop())
 
 
 def test_a_login_run_names_bcrypts_hash(backend_factory, tmp_path):
@@ -104,11 +107,12 @@ def test_switched_off_or_remote_gives_a_reason_and_no_profile(tmp_path):
 def test_the_run_profiler_follows_the_switch_and_the_target(tmp_path):
     """profiler_for: off, the default, and a pid-less target each record nothing and say why."""
     off = profiler_for(tmp_path, enabled=False, pid=os.getpid(), unavailable=None)
-    assert not off.start() and off.stop()["reason"] == OFF_REASON
+    assert not off.start() and write_profile(tmp_path, off.stop())["reason"] == OFF_REASON
     default = profiler_for(tmp_path, enabled=None, pid=os.getpid(), unavailable=None)
     assert (default.reason is None) == DEFAULT_ON
     remote = profiler_for(tmp_path, enabled=True, pid=None, unavailable="https://x is remote")
-    assert not remote.start() and remote.stop()["reason"] == "https://x is remote"
+    assert not remote.start()
+    assert write_profile(tmp_path, remote.stop())["reason"] == "https://x is remote"
     assert not (tmp_path / RAW_NAME).exists()
 
 
@@ -119,7 +123,7 @@ def test_a_process_py_spy_cannot_record_gives_its_reason(tmp_path):
         profiler = ServerProfiler(tmp_path, sleeper.pid)
         profiler.start()
         time.sleep(2)  # py-spy looks for Python in the tree for about a second, then exits
-        data = profiler.stop()
+        data = write_profile(tmp_path, profiler.stop())
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -142,7 +146,7 @@ def test_a_backend_started_under_py_spy_is_profiled_when_it_stops(tmp_path):
         with httpx.Client(base_url=url, timeout=30) as client:
             [_login(client) for _ in range(5)]
     finally:
-        data = profiler.stop()
+        data = write_profile(tmp_path, profiler.stop())
     assert popen.returncode is not None and data["mode"] == "started under"
     assert any("bcrypt" in name for name, _, _ in data["top_own"][:3]), data["top_own"]
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 
-from loadkit.watch.profile_stacks import Stack, is_idle
+from loadkit.report.profile_stacks import Stack, is_idle
 
 WIDTH, ROW, PAD, TOP = 1200, 16, 10, 34
 MIN_BOX_PX = 0.3

@@ -1,7 +1,7 @@
-"""The py-spy recording parser and aggregator, on collapsed stacks in py-spy's raw format."""
+"""The py-spy recording parser, aggregator and flame graph, on stacks in py-spy's raw format."""
 
-from loadkit.watch import profile_stacks as ps
-from loadkit.watch.flamegraph import svg
+from loadkit.report import profile_stacks as ps
+from loadkit.report.flamegraph import svg
 
 SPINE = 'process 7:"python -m reference_backend";<module> (reference_backend/__main__.py:89)'
 ROUTE = "run_endpoint_function (fastapi/routing.py:381);list_sessions (app/routes.py:64)"
