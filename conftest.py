@@ -14,6 +14,7 @@ accounts every selected test will take are logged in (within the login budget,
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
@@ -61,6 +62,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--insecure", action="store_true", help="do not verify TLS certificates")
     group.addoption("--ca-bundle", default=None, help="CA bundle file for TLS verification")
     group.addoption("--yes", action="store_true", help="confirm load on a host outside loopback")
+    group.addoption(
+        "--server-profile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="py-spy profile of a local server into the run folder (default: off, see README)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -288,8 +295,22 @@ def _demand(items, profile) -> tuple[int, list[str]]:
     return general, roles
 
 
+@pytest.fixture(scope="session")
+def server_profile(pytestconfig: pytest.Config, target: targeting.Target, run_folder: Path):
+    """The session's one server profile (loadkit.suite.server_profile), ended before the backend."""
+    from loadkit.suite.server_profile import session_profile
+
+    worker = getattr(pytestconfig, "workerinput", {}).get("workerid")
+    enabled = pytestconfig.getoption("--server-profile")
+    with session_profile(run_folder, target, enabled=enabled, worker=worker):
+        yield
+
+
 @pytest.fixture
-def drive(request: pytest.FixtureRequest, target: targeting.Target, profile, run_folder: Path):
+def drive(
+    request: pytest.FixtureRequest, target: targeting.Target, profile, run_folder: Path,
+    server_profile: None,
+):  # fmt: skip
     """Run a scenario of loadkit.suite.harness for this test, write its report, assert its verdict.
 
     Without accounts (the baseline); tests that need them pass ``plan=`` (the ``accounts`` fixture).

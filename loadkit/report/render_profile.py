@@ -27,7 +27,7 @@ def _rows(rows: Sequence[Sequence[Any]], limit: int = TOP_ROWS) -> list[str]:
     return lines + [""]
 
 
-def _how(data: Mapping[str, Any]) -> str:
+def _how(data: Mapping[str, Any], link: str) -> str:
     mode = "attached to" if data.get("mode") == "attached" else "started under py-spy as"
     errors = data.get("errors")
     failed = f", {errors} samples py-spy could not take" if errors else ""
@@ -35,7 +35,7 @@ def _how(data: Mapping[str, Any]) -> str:
         f"py-spy {mode} pid {data.get('pid')} and its child processes, native frames on, "
         f"{data.get('rate_hz')} Hz for {data.get('seconds', 'n/a')} s: "
         f"{data.get('samples')} busy samples ({data.get('idle_samples')} idle-thread samples "
-        f"left out{failed}). Flame graph: [{data.get('svg')}]({data.get('svg')}); "
+        f"left out{failed}). Flame graph: [{data.get('svg')}]({link}); "
         f"raw recording (collapsed stacks): `{data.get('raw')}`."
     )
 
@@ -52,14 +52,15 @@ def _group_rows(groups: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-def section(data: Mapping[str, Any] | None) -> list[str]:
-    """The Markdown section for a run's profile (or its absence and the reason)."""
+def section(data: Mapping[str, Any] | None, link: str | None = None) -> list[str]:
+    """The Markdown section for a run's profile (or its absence and the reason); ``link`` is the
+    flame graph's path as seen from the Markdown file (default: beside it)."""
     lines = ["## Where the server's CPU went", ""]
     if data is None:
         return lines + ["No server profile: this run folder has no server_profile.json.", ""]
     if not data.get("recorded"):
         return lines + [f"No server profile: {data.get('reason') or 'reason not recorded'}.", ""]
-    lines += [_how(data), ""]
+    lines += [_how(data, link or str(data.get("svg"))), ""]
     if (data.get("samples") or 0) < MIN_SAMPLES:
         return lines + [f"Too few busy samples ({data.get('samples')}) to say more.", ""]
     lines += ["Top functions by own share (running when sampled):", ""] + _rows(data["top_own"])
