@@ -44,6 +44,8 @@ Options:
   --processes N       Locust worker processes on this machine (pytest presets: xdist workers)
   --compare RUN       compare with an earlier run folder; a regression past tolerance exits 1
   --yes               confirm load on a host outside loopback (needed when stdin is not a terminal)
+  --server-profile    py-spy profile of a local server: server_profile.svg, report section (default off)
+  --no-server-profile no server profile (the report says so)
   --baseline-report   also render this run into BASELINE_REPORT.md (charts in docs/baseline/)
   -h, --help          this help
 
@@ -72,7 +74,7 @@ usage_error() { fail 2 "run_load_tests.sh: $* (see --help)"; }
 
 # --- arguments --------------------------------------------------------------------------------------
 PRESET="" HOST="" USERS="" SPAWN_RATE="" RUN_TIME="" TAGS="" PROFILE="" ACCOUNTS=""
-PROCESSES="" COMPARE="" YES=0 BASELINE_REPORT=0 TOKENS="" LOGIN_RATE="" NO_TOKEN_CACHE=0
+PROCESSES="" COMPARE="" YES=0 BASELINE_REPORT=0 SERVER_PROFILE="" TOKENS="" LOGIN_RATE="" NO_TOKEN_CACHE=0
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || usage_error "option $1 needs a value"; }
 
@@ -93,6 +95,7 @@ parse_args() {
             --processes) need_value "$@"; PROCESSES="$2"; shift 2 ;;
             --compare) need_value "$@"; COMPARE="$2"; shift 2 ;;
             --yes | -y) YES=1; shift ;;
+            --server-profile | --no-server-profile) SERVER_PROFILE="$1"; shift ;;
             --baseline-report) BASELINE_REPORT=1; shift ;;
             -*) usage_error "unknown option: $1" ;;
             *)
@@ -292,6 +295,7 @@ locust_command() {
     [[ -z "$ACCOUNTS" ]] || CMD+=(--accounts "$ACCOUNTS")
     [[ -z "$SERVER_PID" ]] || CMD+=(--server-pid "$SERVER_PID")
     [[ "$YES" == 0 ]] || CMD+=(--yes)
+    [[ -z "$SERVER_PROFILE" ]] || CMD+=("$SERVER_PROFILE")
     if [[ -n "$TAGS" ]]; then
         local -a tags
         read -r -a tags <<<"${TAGS//,/ }"
@@ -309,6 +313,7 @@ pytest_command() { # pytest_command JUNIT_NAME TARGETS...
     [[ -z "$ACCOUNTS" ]] || CMD+=(--accounts "$ACCOUNTS")
     [[ -z "$PROCESSES" ]] || CMD+=(-n "$PROCESSES")
     [[ "$YES" == 0 ]] || CMD+=(--yes)
+    [[ -z "$SERVER_PROFILE" ]] || CMD+=("$SERVER_PROFILE")
 }
 
 # Map a tool's exit code onto ours: 0 met, 1 failed, 2 usage/pre-flight (e.g. no usable account).

@@ -30,7 +30,7 @@ OFF_REASON = "switched off (--no-server-profile)"
 # On by default only when its cost is under 5% of the server's throughput: not shown here yet.
 DEFAULT_ON = False
 DEFAULT_OFF_REASON = (
-    "off by default: with native frames py-spy took 0.5-17% of the server's throughput at "
+    "off by default: with native frames py-spy took 0.5-28% of the server's throughput at "
     "10-20 Hz on a shared 2-core machine (bench/README.md), not reliably under the 5% goal; "
     "--server-profile turns it on"
 )
