@@ -163,6 +163,8 @@ def on_test_start(environment: object, **_kw: object) -> None:
 def _start_profile(environment: object) -> None:
     """The master's (or local runner's) one py-spy recording of the server, for this test."""
     options, host = environment.parsed_options, environment.host or ""
+    if STATE.directory is None:
+        return
     hostname = (urlsplit(host).hostname if "://" in host else host) or ""
     remote = bool(hostname) and not is_loopback(hostname)
     pid = options.server_pid or (None if remote else find_server_pid(host))

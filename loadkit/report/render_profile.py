@@ -57,7 +57,7 @@ def section(data: Mapping[str, Any] | None, link: str | None = None) -> list[str
     flame graph's path as seen from the Markdown file (default: beside it)."""
     lines = ["## Where the server's CPU went", ""]
     if data is None:
-        return lines + ["No server profile: this run folder has no server_profile.json.", ""]
+        return lines + ["No server profile: the run folder has no profile/server_profile.json.", ""]
     if not data.get("recorded"):
         return lines + [f"No server profile: {data.get('reason') or 'reason not recorded'}.", ""]
     lines += [_how(data, link or str(data.get("svg"))), ""]

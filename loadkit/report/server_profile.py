@@ -2,8 +2,8 @@
 
 `write_profile` takes what `loadkit.watch.server_profile.ServerProfiler.stop` returned: it
 appends the process's recording to the run's `server_profile.txt` (collapsed stacks add up: the
-`all` preset runs one pytest process per scenario into one folder), draws `server_profile.svg` and
-writes `server_profile.json` (figures from `profile_stacks`, or the reason there is no profile).
+`all` preset runs one pytest process per scenario into one folder), draws `server_profile.svg`
+and writes `profile/server_profile.json` (figures from `profile_stacks`, or why there is none).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from pathlib import Path
 from loadkit.report import flamegraph, profile_stacks
 from loadkit.watch.server_profile import RAW_NAME
 
-SVG_NAME, JSON_NAME = "server_profile.svg", "server_profile.json"
+SVG_NAME = "server_profile.svg"
+# In a subfolder: the run folder's top-level *.json are the scenario reports (one per scenario).
+JSON_NAME = "profile/server_profile.json"
 
 
 def _merge(run_dir: Path, info: dict) -> None:
@@ -48,6 +50,7 @@ def write_profile(run_dir: Path, info: dict) -> dict:
         data.update(recorded=True, raw=RAW_NAME, svg=SVG_NAME, **summary)
     elif reason is None:
         data["reason"] = "py-spy wrote no recording"
+    (run_dir / JSON_NAME).parent.mkdir(exist_ok=True)
     (run_dir / JSON_NAME).write_text(json.dumps(data, indent=1), encoding="utf-8")
     return data
 

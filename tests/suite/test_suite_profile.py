@@ -11,7 +11,7 @@ from tests.conftest import REPO
 
 def _profile(run) -> tuple[dict, object]:
     folder = run.results_root / next(iter(run.reports.values()))["_dir"]
-    return json.loads((folder / "server_profile.json").read_text()), folder
+    return json.loads((folder / "profile" / "server_profile.json").read_text()), folder
 
 
 @pytest.mark.slow
