@@ -14,6 +14,7 @@ in (within the login budget, `loadkit.contract.accounts`).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
@@ -67,6 +68,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=0,
         help="serve live Prometheus metrics on 127.0.0.1:PORT/metrics (xdist worker gwN: PORT+N)",
+    )
+    group.addoption(
+        "--server-profile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="py-spy profile of a local server into the run folder (default: off, see README)",
     )
 
 
@@ -318,8 +325,22 @@ def _demand(items, profile) -> tuple[int, list[str]]:
     return general, roles
 
 
+@pytest.fixture(scope="session")
+def server_profile(pytestconfig: pytest.Config, target: targeting.Target, run_folder: Path):
+    """The session's one server profile (loadkit.suite.server_profile), ended before the backend."""
+    from loadkit.suite.server_profile import session_profile
+
+    worker = getattr(pytestconfig, "workerinput", {}).get("workerid")
+    enabled = pytestconfig.getoption("--server-profile")
+    with session_profile(run_folder, target, enabled=enabled, worker=worker):
+        yield
+
+
 @pytest.fixture
-def drive(request: pytest.FixtureRequest, target: targeting.Target, profile, run_folder: Path):
+def drive(
+    request: pytest.FixtureRequest, target: targeting.Target, profile, run_folder: Path,
+    server_profile: None,
+):  # fmt: skip
     """Run a scenario of loadkit.suite for this test, write its report, assert its verdict.
 
     Without accounts (the baseline); tests that need them pass ``plan=`` (the ``accounts`` fixture).

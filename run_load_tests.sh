@@ -47,6 +47,8 @@ Options:
   --metrics-port P    serve live Prometheus metrics on 127.0.0.1:P/metrics (xdist worker N: P+N)
   --compare RUN       compare with an earlier run folder; a regression past tolerance exits 1
   --yes               confirm load on a host outside loopback (needed when stdin is not a terminal)
+  --server-profile    py-spy profile of a local server: server_profile.svg, report section (default off)
+  --no-server-profile no server profile (the report says so)
   --baseline-report   also render this run into BASELINE_REPORT.md (charts in docs/baseline/)
   -h, --help          this help
 
@@ -83,7 +85,8 @@ usage_error() { fail 2 "run_load_tests.sh: $* (see --help)"; }
 
 # --- arguments --------------------------------------------------------------------------------------
 PRESET="" HOST="" USERS="" SPAWN_RATE="" RUN_TIME="" TAGS="" PROFILE="" ACCOUNTS=""
-PROCESSES="" COMPARE="" YES=0 BASELINE_REPORT=0 METRICS_PORT="" TOKENS="" LOGIN_RATE="" NO_TOKEN_CACHE=0
+PROCESSES="" COMPARE="" YES=0 BASELINE_REPORT=0 METRICS_PORT="" SERVER_PROFILE="" TOKENS="" LOGIN_RATE=""
+NO_TOKEN_CACHE=0
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || usage_error "option $1 needs a value"; }
 
@@ -105,6 +108,7 @@ parse_args() {
             --compare) need_value "$@"; COMPARE="$2"; shift 2 ;;
             --metrics-port) need_value "$@"; METRICS_PORT="$2"; shift 2 ;;
             --yes | -y) YES=1; shift ;;
+            --server-profile | --no-server-profile) SERVER_PROFILE="$1"; shift ;;
             --baseline-report) BASELINE_REPORT=1; shift ;;
             -*) usage_error "unknown option: $1" ;;
             *)
@@ -313,6 +317,7 @@ locust_command() {
     [[ -z "$SERVER_PID" ]] || CMD+=(--server-pid "$SERVER_PID")
     [[ -z "$METRICS_PORT" ]] || CMD+=(--metrics-port "$METRICS_PORT")
     [[ "$YES" == 0 ]] || CMD+=(--yes)
+    [[ -z "$SERVER_PROFILE" ]] || CMD+=("$SERVER_PROFILE")
     if [[ -n "$TAGS" ]]; then
         local -a tags
         read -r -a tags <<<"${TAGS//,/ }"
@@ -331,6 +336,7 @@ pytest_command() { # pytest_command JUNIT_NAME TARGETS...
     [[ -z "$PROCESSES" ]] || CMD+=(-n "$PROCESSES")
     [[ -z "$METRICS_PORT" ]] || CMD+=(--metrics-port "$METRICS_PORT")
     [[ "$YES" == 0 ]] || CMD+=(--yes)
+    [[ -z "$SERVER_PROFILE" ]] || CMD+=("$SERVER_PROFILE")
 }
 
 # Map a tool's exit code onto ours: 0 met, 1 failed, 2 usage/pre-flight (e.g. no usable account).

@@ -28,9 +28,11 @@ from loadkit.locust_plugin.run_report import final_csv, report_name, run_paramet
 from loadkit.locust_plugin.state import DATA_KEY, EXIT_FAILED, STATE, WORKER_REPORT_WAIT_S, logger
 from loadkit.measure.send import record_locust
 from loadkit.report.run_folder import run_dir
+from loadkit.report.server_profile import write_profile
 from loadkit.verdicts.slo import TargetsError, load_profile
 from loadkit.watch.loopback import is_loopback
 from loadkit.watch.monitor import PoolMonitor, ServerMonitor, find_server_pid
+from loadkit.watch.server_profile import profile_reason, profiler_for
 from loadkit.watch.targeting import host_problem
 
 
@@ -144,6 +146,29 @@ def on_test_start(environment: object, **_kw: object) -> None:
         return
     STATE.parameters = run_parameters(environment)
     STATE.run.begin(monitors=_monitors(environment))
+    _start_profile(environment)
+
+
+def _start_profile(environment: object) -> None:
+    """The master's (or local runner's) one py-spy recording of the server, for this test."""
+    options, host = environment.parsed_options, environment.host or ""
+    if STATE.directory is None:
+        return
+    hostname = (urlsplit(host).hostname if "://" in host else host) or ""
+    remote = bool(hostname) and not is_loopback(hostname)
+    pid = options.server_pid or (None if remote else find_server_pid(host))
+    reason = profile_reason(enabled=True, remote=remote, pid=pid, host=host)
+    STATE.profiler = profiler_for(
+        STATE.directory, enabled=options.server_profile, pid=pid, unavailable=reason
+    )
+    STATE.profiler.start()
+
+
+def _stop_profile() -> None:
+    """Stop the recording and write the run's profile before the folder is rendered."""
+    profiler, STATE.profiler = STATE.profiler, None
+    if profiler is not None and STATE.directory is not None:
+        write_profile(STATE.directory, profiler.stop())
 
 
 @events.test_stop.add_listener
@@ -154,6 +179,7 @@ def on_test_stop(environment: object, **_kw: object) -> None:
         return
     if run.started_at is None:
         return
+    _stop_profile()
     run.end()
     if isinstance(environment.runner, MasterRunner):
         gevent.spawn_later(WORKER_REPORT_WAIT_S, _write_unless_final, environment)

@@ -3,6 +3,7 @@ host and consent, tags and personas, time-outs, pre-flight, the load shape, acco
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from urllib.parse import urlsplit
@@ -55,6 +56,13 @@ def add_arguments(parser: object, **_kw: object) -> None:
         default=None,
         include_in_web_ui=False,
         help="PID of the server process (default: whoever listens on the target's port)",
+    )
+    parser.add_argument(
+        "--server-profile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        include_in_web_ui=False,
+        help="py-spy profile of a local server into the run folder (default: off, see README)",
     )
     parser.add_argument(
         "--shape",

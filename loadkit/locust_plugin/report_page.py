@@ -3,8 +3,8 @@
 `render_on_stop` listens to Locust's ``test_stop`` (after loadkit.locust_plugin.hooks's listener
 wrote the JSON report, or the master's delayed write) and runs ``python -m loadkit.render RUN_DIR``
 in a child process, so report.md and charts exist as soon as a test stops, not when Locust quits.
-/server-report names the run folder and links report.md and each chart; `STATUS` feeds the
-Server tab's "Run folder" and "Report" rows.
+/server-report names the run folder and links report.md, the server's flame graph and each
+chart; `STATUS` feeds the Server tab's "Run folder" and "Report" rows.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from pathlib import Path
 import gevent
 from flask import Blueprint, abort, send_from_directory
 from locust.runners import MasterRunner
+
+from loadkit.report.server_profile import SVG_NAME, read_profile
 
 REPORT_PATH = "/server-report"
 RENDER_TIMEOUT_S = 180.0
@@ -95,7 +97,8 @@ def page() -> str:
         body = f"<p>No report yet: {html.escape(STATUS.text())}.</p>"
     else:
         charts = sorted((folder / "charts").glob("*.png"))
-        body = f'<p><a href="{REPORT_PATH}/report.md">report.md</a> · {len(charts)} charts</p>'
+        body = f'<p><a href="{REPORT_PATH}/report.md">report.md</a> · {len(charts)} charts'
+        body += f" · {profile_link(folder)}</p>"
         body += "".join(
             f'<figure><img src="{REPORT_PATH}/charts/{c.name}" alt="{c.stem}">'
             f"<figcaption>{html.escape(c.name)}</figcaption></figure>"
@@ -107,6 +110,17 @@ def page() -> str:
         f'</code></p><p>{html.escape(STATUS.text())} · <a href="/">back to Locust</a></p>'
         f"{body}</body></html>"
     )
+
+
+def profile_link(folder: Path | None) -> str:
+    """The latest flame graph's link (HTML), or why the run has none."""
+    data = read_profile(folder) if folder is not None else None
+    if data is None:
+        return "server profile: written when a test stops"
+    if not data.get("recorded"):
+        return f"no server profile: {html.escape(str(data.get('reason')))}"
+    link = f'<a href="{REPORT_PATH}/{SVG_NAME}">server flame graph</a>'
+    return f"{link} ({data.get('samples')} busy samples)"
 
 
 def _folder() -> Path:
@@ -128,6 +142,11 @@ def add_routes(blueprint: Blueprint, web_ui: object) -> None:
     @web_ui.auth_required_if_enabled
     def server_report_md():  # noqa: ANN202 - Flask view
         return send_from_directory(_folder(), "report.md", mimetype="text/plain")
+
+    @blueprint.route(REPORT_PATH + "/" + SVG_NAME)
+    @web_ui.auth_required_if_enabled
+    def server_report_profile():  # noqa: ANN202 - Flask view
+        return send_from_directory(_folder(), SVG_NAME, mimetype="image/svg+xml")
 
     @blueprint.route(REPORT_PATH + "/charts/<path:name>")
     @web_ui.auth_required_if_enabled

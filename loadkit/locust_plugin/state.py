@@ -25,6 +25,7 @@ class _State:
     csv: StatsCSVFileWriter | None = None
     csv_greenlet: gevent.Greenlet | None = None
     parameters: dict | None = None
+    profiler: object = None  # loadkit.watch.server_profile.ServerProfiler while a test runs
     last_logged: str | None = None  # the report is written at stop and again at quit: log once
 
 

@@ -20,6 +20,7 @@ from flask import Blueprint, jsonify, request, send_from_directory
 
 from loadkit.locust_plugin import report_page
 from loadkit.locust_plugin.run import LocustRun
+from loadkit.report.server_profile import SVG_NAME, read_profile
 from loadkit.verdicts import locust_verdict
 
 WEBUI_DIR = Path(__file__).resolve().parent / "webui"
@@ -54,6 +55,16 @@ def pool_now(run: LocustRun) -> dict:
     }
 
 
+def _profile_text() -> str:
+    """The Server tab's flame graph row: its link, or why there is none."""
+    data = read_profile(report_page.STATUS.folder()) if report_page.STATUS.folder() else None
+    if data is None:
+        return "written when a test stops"
+    if not data.get("recorded"):
+        return f"none: {data.get('reason')}"
+    return f"{report_page.REPORT_PATH}/{SVG_NAME} ({data.get('samples')} busy samples)"
+
+
 def tab_rows(run: LocustRun | None, state: str) -> list[dict]:
     """The Server tab's rows: {metric, value}; figures move while a test runs."""
     if run is None:
@@ -65,6 +76,7 @@ def tab_rows(run: LocustRun | None, state: str) -> list[dict]:
         ("Test", state),
         ("Run folder", report_page.STATUS.folder_text()),
         ("Report", report_page.STATUS.text()),
+        ("Server profile", _profile_text()),
         ("Server PID", _fmt(server.get("server_pid"))),
         ("Server RSS now (MB)", _fmt(live["server_rss_mb"])),
         ("Server RSS growth (MB)", _fmt(server.get("memory_growth_mb"))),

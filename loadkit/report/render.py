@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadkit.report import charts, scenario_verdict
+from loadkit.report import charts, render_profile, scenario_verdict
 from loadkit.report.compare import (
     CompareError,
     Comparison,
@@ -35,6 +35,7 @@ from loadkit.report.render_verdicts import (
 )
 from loadkit.report.run_folder import RunFolderError, load_reports, load_run_info
 from loadkit.report.schema import RESOURCE_FIELDS
+from loadkit.report.server_profile import SVG_NAME, read_profile
 from loadkit.verdicts import bottlenecks
 from loadkit.watch.loopback import is_loopback
 
@@ -183,9 +184,16 @@ def summary_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
     return ["## Summary", ""] + table(headers, rows)
 
 
-def bottleneck_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Findings per scenario, or a statement that the data shows none."""
+def bottleneck_section(
+    reports: Sequence[Mapping[str, Any]], profile: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Findings per scenario, or a statement that the data shows none; first the server
+    profile's (one for the whole run), which "Where the server's CPU went" details."""
     lines = ["## Bottleneck analysis", ""]
+    cited = render_profile.findings(profile)
+    if cited:
+        lines += ["**Server profile (the whole run)**", ""]
+        lines += [f"- {text} (see Where the server's CPU went)" for text in cited] + [""]
     for report in reports:
         findings = bottlenecks.analyse(report)
         lines.append(f"**{report.get('test_name')}**")
@@ -287,6 +295,11 @@ def scenario_section(
     return lines + error_lines(report) + chart_lines(drawn, output)
 
 
+def _relative(path: Path, output: Path) -> str:
+    """``path`` as a link from the Markdown file ``output``."""
+    return os.path.relpath(path, output.parent)
+
+
 def render_markdown(
     run_dir: Path,
     reports: Sequence[Mapping[str, Any]],
@@ -311,7 +324,10 @@ def render_markdown(
         lines += ["No scenario report was written in this run.", ""]
         return "\n".join(lines + (verdicts_section(rows) if rows else []))
     lines += run_section(run_dir, reports, info) + machine_section(reports, info)
-    lines += verdicts_section(rows) + summary_section(reports) + bottleneck_section(reports)
+    profile = read_profile(run_dir)
+    lines += verdicts_section(rows) + summary_section(reports)
+    lines += bottleneck_section(reports, profile)
+    lines += render_profile.section(profile, _relative(run_dir / SVG_NAME, output))
     if comparison is not None:
         lines += comparison_section(comparison)
     lines += ["## Scenarios", ""]

@@ -1,0 +1,1 @@
+"""Tests of the samplers that watch the system under test."""
