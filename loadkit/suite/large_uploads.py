@@ -25,10 +25,10 @@ from pathlib import Path
 from loadkit.contract import api
 from loadkit.measure.histogram import LatencyHistogram, latency_fields
 from loadkit.measure.http import Request
-from loadkit.measure.recording import classify
+from loadkit.measure.send import classify
 from loadkit.measure.upload_body import StreamedBody, megabytes_per_s, parse_size
 from loadkit.suite import oversize_upload
-from loadkit.suite.harness import UPLOAD, Ctx, monitored, run_summary
+from loadkit.suite.harness import UPLOAD, Ctx, monitored
 from loadkit.suite.outcome import Outcome
 from loadkit.verdicts import slo
 
@@ -224,7 +224,7 @@ def _report(ctx, outcome, rows, rss, disk, oversize, poll_s) -> None:
                                       "server_rss_streaming": rss, "disk": disk,
                                       "oversize": oversize}  # fmt: skip
     p95 = transactions["upload_to_processed"]["response_time_p95_ms"]
-    summary = run_summary(outcome) | {"upload_to_processed_p95_ms": p95}
+    summary = outcome.summary() | {"upload_to_processed_p95_ms": p95}
     outcome.thresholds += slo.check(summary, ctx.profile.limits("upload"))
     if rss["available"]:
         in_flight_mb = sum(r["size_bytes"] for r in rows) / 1e6
