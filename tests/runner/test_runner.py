@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shutil
 import signal
 import socket
@@ -258,18 +259,39 @@ def test_interrupt_waits_for_the_report_renders_and_exits_130(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_quick_preset_against_the_bundled_backend(tmp_path: Path) -> None:
-    """`quick --run-time 10s`, no --host: exit 0; JSON, HTML, CSV, charts and report written."""
-    if not (ROOT / "load_test.py").is_file():
-        pytest.skip("load_test.py (the Locust helper's locustfile) is not in the tree yet")
+    """`quick --run-time 10s`, no --host: exit 0; JSON, HTML, CSV, charts and report written; a
+    progress line per 5 s and no periodic Locust table; the final figures line gives the JSON
+    report's numbers, and report.md's summary row the same ones."""
     proc, _ = run_runner(tmp_path, "quick", "--run-time", "10s", timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (run,) = run_folders(tmp_path)
-    assert list(run.glob("locust_*.json")), sorted(p.name for p in run.iterdir())
     assert (run / "locust.html").is_file() and (run / "locust_stats.csv").is_file()
     assert list((run / "charts").glob("*.png")) and (run / "server.log").is_file()
     report = (run / "report.md").read_text()
     assert "## Bottleneck analysis" in report and "SQLite file" in report
     assert f"report: {run}/report.md" in proc.stdout
+    _check_quiet_and_agreeing(proc, run, report)
+
+
+def _check_quiet_and_agreeing(proc: subprocess.CompletedProcess, run: Path, report: str) -> None:
+    output = proc.stdout + proc.stderr
+    progress = [line for line in proc.stdout.splitlines() if line.startswith("progress ")]
+    assert 1 <= len(progress) <= 3, proc.stdout
+    assert output.count("Aggregated") <= 2, output[-3000:]  # only the final tables
+    data = json.loads((run / "locust_all.json").read_text())
+    exact = re.search(
+        r"exact: (\d+) requests, ([\d.]+)% errors, p50 ([\d.]+) / p95 ([\d.]+) / p99 ([\d.]+)",
+        output,
+    )
+    assert exact, output[-3000:]
+    assert int(exact[1]) == data["total_requests"]
+    for value, key in zip(exact.groups()[2:], ("p50", "p95", "p99"), strict=True):
+        assert float(value) == round(data[f"response_time_{key}_ms"], 1)
+    row = next(line for line in report.splitlines() if "| locust_all |" in line)
+    assert f"| {data['total_requests']} |" in row
+    assert f"| {data['response_time_p95_ms']:.2f} |" in row
+    assert "locust_all  passed" in proc.stdout or "locust_all  failed" in proc.stdout
+    assert data["defects"] == [] and data["limit_shaped"] is False  # known to the plugin's manager
 
 
 def test_non_loopback_host_asks_on_a_terminal_and_no_means_no(tmp_path: Path) -> None:

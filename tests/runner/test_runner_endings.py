@@ -14,8 +14,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from loadkit.contract import tags
 from loadkit.report import render
 from tests.runner.test_runner import (
@@ -225,35 +223,6 @@ def test_compare_prints_the_comparison_and_the_verdicts(tmp_path: Path) -> None:
     assert heading in proc.stdout.splitlines()
     assert any(re.match(r"first\s+passed$", line) for line in proc.stdout.splitlines())
     assert proc.stdout.count("report: ") == 1
-
-
-@pytest.mark.slow
-def test_quick_preset_is_quiet_and_its_figures_agree(tmp_path: Path) -> None:
-    """quick, 10 s: a progress line per 5 s and no periodic Locust table; the final figures line
-    gives the JSON report's numbers, and report.md's summary row the same ones."""
-    proc, _ = run_runner(tmp_path, "quick", "--run-time", "10s", timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    output = proc.stdout + proc.stderr
-    progress = [line for line in proc.stdout.splitlines() if line.startswith("progress ")]
-    assert 1 <= len(progress) <= 3, proc.stdout
-    assert output.count("Aggregated") <= 2, output[-3000:]  # only the final tables
-    (run,) = run_folders(tmp_path)
-    data = json.loads((run / "locust_all.json").read_text())
-    exact = re.search(
-        r"exact: (\d+) requests, ([\d.]+)% errors, p50 ([\d.]+) / p95 ([\d.]+) / p99 ([\d.]+)",
-        output,
-    )
-    assert exact, output[-3000:]
-    assert int(exact[1]) == data["total_requests"]
-    for value, key in zip(exact.groups()[2:], ("p50", "p95", "p99"), strict=True):
-        assert float(value) == round(data[f"response_time_{key}_ms"], 1)
-    row = next(
-        line for line in (run / "report.md").read_text().splitlines() if "| locust_all |" in line
-    )
-    assert f"| {data['total_requests']} |" in row
-    assert f"| {data['response_time_p95_ms']:.2f} |" in row
-    assert "locust_all  passed" in proc.stdout or "locust_all  failed" in proc.stdout
-    assert data["defects"] == [] and data["limit_shaped"] is False  # known to the plugin's manager
 
 
 def test_report_shows_limit_shaped_and_defects_by_id(tmp_path: Path) -> None:
