@@ -30,10 +30,17 @@ EXPECTED_REPORTS = {
 }
 
 
+# The event-loop probe compares the /live canary under its own load with the canary idle; under
+# xdist the other worker's scenarios load the same server during both, so neither is what it
+# claims to be. The load stage (one process) runs it.
+ALONE_ONLY = {"event_loop_probe.json"}
+
+
 def _check_run(run) -> None:
+    expected = EXPECTED_REPORTS - ALONE_ONLY
     assert run.returncode == 0, run.output[-4000:]
-    assert f"{len(EXPECTED_REPORTS)} passed" in run.output, run.output[-4000:]
-    assert set(run.reports) == EXPECTED_REPORTS
+    assert f"{len(expected)} passed" in run.output, run.output[-4000:]
+    assert set(run.reports) == expected
     assert len({r["_dir"] for r in run.reports.values()}) == 1, "reports spread over run folders"
     for name, report in run.reports.items():
         assert report["passed"] is True, name
@@ -46,8 +53,10 @@ def _check_run(run) -> None:
 
 @pytest.mark.slow
 def test_the_suite_passes_under_xdist(run_suite):
-    """With -n 2 the workers share one backend and one run folder, and every test still passes."""
-    run = run_suite("pytest_load_test.py", "baseline_test.py", "--profile", "ci", "-n", "2")
+    """With -n 2 the workers share one backend and one run folder, and every test still passes
+    (but the event-loop probe, which needs the server to itself)."""
+    run = run_suite("pytest_load_test.py", "baseline_test.py", "--profile", "ci", "-n", "2",
+                    "--deselect", "pytest_load_test.py::test_event_loop_probe")  # fmt: skip
     _check_run(run)
     folder = run.results_root / next(iter(run.reports.values()))["_dir"]
     log = (folder / "backend.log").read_text()
