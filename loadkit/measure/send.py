@@ -42,11 +42,27 @@ def error_kind(exc: BaseException) -> str:
     """The kind of a request that got no answer: "timeout" for a time-out type, else "connection".
 
     By type: ``TimeoutError`` (asyncio's and socket's), and classes named like one (gevent's
-    ``Timeout``, HTTP clients' ``ConnectTimeout``/``ReadTimeout``) anywhere in its ancestry."""
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return "timeout" if names & TIMEOUT_TYPE_NAMES else "connection"
+    ``Timeout``, HTTP clients' ``ConnectTimeout``/``ReadTimeout``) anywhere in its ancestry, of
+    the exception or of one it wraps (`_causes`)."""
+    for cause in _causes(exc):
+        if isinstance(cause, TimeoutError):
+            return "timeout"
+        if {cls.__name__ for cls in type(cause).__mro__} & TIMEOUT_TYPE_NAMES:
+            return "timeout"
+    return "connection"
+
+
+def _causes(exc: BaseException, depth: int = 4) -> list[BaseException]:
+    """``exc`` and what it wraps: geventhttpclient's ``RetriesExceeded`` (what Locust's
+    FastHttpUser reports for a stalled response) keeps the time-out in ``original``; others in
+    ``__cause__``."""
+    chain = [exc]
+    while len(chain) < depth:
+        inner = getattr(chain[-1], "original", None) or chain[-1].__cause__
+        if not isinstance(inner, BaseException) or inner in chain:
+            break
+        chain.append(inner)
+    return chain
 
 
 def answer_message(status: int, body: bytes = b"") -> str:

@@ -20,6 +20,15 @@ class ReadTimeout(OSError):
     """Shaped like an HTTP client's read time-out."""
 
 
+class RetriesExceeded(Exception):
+    """Shaped like geventhttpclient's: what Locust's FastHttpUser reports, the cause in
+    ``original``."""
+
+    def __init__(self, url: str, retries: int, original: BaseException | None = None) -> None:
+        super().__init__(url, retries)
+        self.original = original
+
+
 @pytest.mark.parametrize(
     ("exc", "kind"),
     [
@@ -30,6 +39,9 @@ class ReadTimeout(OSError):
         (ConnectionRefusedError("refused"), "connection"),
         (ConnectionResetError("timeout in the text only"), "connection"),
         (OSError("Connection timed out"), "connection"),
+        (RetriesExceeded("/x", 3, original=TimeoutError("timed out")), "timeout"),
+        (RetriesExceeded("/x", 3, original=ConnectionResetError()), "connection"),
+        (RetriesExceeded("/x", 3), "connection"),
     ],
 )
 def test_the_kind_of_no_answer_comes_from_the_type(exc: BaseException, kind: str) -> None:
