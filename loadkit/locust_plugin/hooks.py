@@ -22,6 +22,7 @@ from loadkit.locust_plugin.options import (
     set_shape,
     set_timeouts,
     usage_error,
+    warn_open_web_ui,
 )
 from loadkit.locust_plugin.run import LocustRun
 from loadkit.locust_plugin.run_report import final_csv, report_name, run_parameters, write_report
@@ -72,6 +73,7 @@ def on_init(environment: object, runner: object, web_ui: object = None, **_kw: o
     if is_worker:
         return
     prune_user_classes(environment, options)
+    warn_open_web_ui(options)
     progress.install(getattr(options, "progress_every", 0.0))
     if options.headless:
         preflight_or_exit(environment)
