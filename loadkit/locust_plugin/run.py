@@ -150,6 +150,8 @@ class LocustRun:
         return max(known) if known else None
 
     def thresholds(self) -> tuple[list[dict], list[str]]:
+        """The threshold rows on the figures so far (the live web UI; the report judges its own
+        summary in `report`)."""
         return locust_verdict.thresholds(self.profile, self.recorder, self.generator_cpu_percent())
 
     def recent_p95_ms(self, now: float | None = None) -> tuple[float | None, float]:
@@ -192,10 +194,10 @@ class LocustRun:
         started = self.started_at or end
         duration = max(0.0, end - started)
         summary = self.recorder.summary(duration_s=duration)  # once: the report's, the cost's
-        rows, skipped = self.thresholds()
+        cpu = self.generator_cpu_percent()  # once: the threshold row's and the resources'
+        rows, skipped = locust_verdict.thresholds(self.profile, summary, cpu)  # the one written
         resources = self.server.summary() if self.server is not None else None
         if resources is not None:
-            cpu = self.generator_cpu_percent()
             resources["generator_cpu_percent"] = cpu
             resources["generator_saturated"] = None if cpu is None else cpu > SATURATED_PERCENT
         return build_report(
