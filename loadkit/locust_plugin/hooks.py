@@ -95,16 +95,19 @@ def on_request(
     response: object = None,
     exception: BaseException | None = None,
     start_time: float | None = None,
+    context: dict | None = None,
     **_kw: object,
 ) -> None:
     """Record one request through the one send-and-record path (`measure.send.record_locust`):
-    latency only when a response came; the kind of a failure from the exception's type."""
+    latency only when a response came; the kind of a failure from the exception's type; the
+    persona from the request's context (`users.ApiUser.context`)."""
     if STATE.run is None:
         return
     status = getattr(response, "status_code", None) or None
     verdict = isinstance(exception, CatchResponseError)  # the persona's own verdict on an answer
+    persona = (context or {}).get("persona")
     record_locust(STATE.run.recorder, name, response_time, status, exception, at=start_time,
-                  verdict=verdict)  # fmt: skip
+                  verdict=verdict, persona=persona)  # fmt: skip
 
 
 @events.report_to_master.add_listener

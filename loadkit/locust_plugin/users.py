@@ -99,6 +99,10 @@ class ApiUser(FastHttpUser):
         with contextlib.suppress(StopUser):  # Locust logs a traceback for one from on_start:
             self.access_token()  # the user's first task stops it instead (failed_logins)
 
+    def context(self) -> dict:
+        """Carried with each request to the request hook: the persona that sent it."""
+        return {"persona": type(self).__name__}
+
     def on_stop(self) -> None:
         if SHARED.pool is not None and hasattr(self, "account"):
             SHARED.pool.release(self.account)

@@ -167,12 +167,26 @@ def record_locust(
     *,
     at: float | None,
     verdict: bool,
+    persona: str | None = None,
 ) -> str | None:
-    """Record one request of Locust's ``request`` event; returns its kind (None: success)."""
+    """Record one request of Locust's ``request`` event; returns its kind (None: success).
+    ``persona``: the Locust user class that sent it."""
     kind = locust_kind(exception, status, verdict=verdict)
     if kind in ("connection", "timeout"):
         status = None  # the response broke off (e.g. body cut short): no status, no latency
     latency = None if status is None else response_time_ms / 1000
-    message = "" if exception is None else str(exception)
-    recorder.record(name, latency, status=status, error_kind=kind, message=message, at=at)
+    message = "" if exception is None else locust_message(exception, kind)
+    extra = {} if persona is None else {"persona": persona}
+    recorder.record(name, latency, status=status, error_kind=kind, message=message, at=at, **extra)
     return kind
+
+
+def locust_message(exception: BaseException, kind: str | None) -> str:
+    """A failure's message, the same for every request that failed alike (errors are grouped by
+    it): a persona's verdict as written; a broken transfer as the type and text of what it wraps
+    (geventhttpclient's ``RetriesExceeded`` names the concrete URL, ids and all: left out)."""
+    if kind not in ("connection", "timeout"):
+        return str(exception)
+    inner = _causes(exception)[-1]
+    text = str(getattr(inner, "text", "")) if hasattr(inner, "url") else str(inner)
+    return f"{type(inner).__name__}: {text}" if text else type(inner).__name__
