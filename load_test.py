@@ -140,6 +140,7 @@ class RealisticTherapist(ApiUser):
             return
         size = self.rng.choice(upload_sizes(self.environment.parsed_options))
         body = StreamedBody(size, seed=self.rng.randrange(8))  # sent in reused pieces
+        started = time.time()
         resp = self.api(
             "POST",
             api.upload_path(self.rng.choice(self.patient_ids)),
@@ -147,6 +148,10 @@ class RealisticTherapist(ApiUser):
             data=body,
             headers={"Content-Type": body.content_type},
         )
+        if STATE.run is not None:  # bytes and MB/s: the report's uploads block
+            seconds = (resp.request_meta.get("response_time") or 0) / 1000
+            ok = resp.status_code == 200
+            STATE.run.record_upload(size, len(body), seconds, ok=ok, at=started)
         sid = self._ids_of_one(resp)
         if sid:
             self._follow(sid[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from loadkit.contract.account_pool import AccountPool, UploadBudget
 from loadkit.contract.api import Account
 from loadkit.measure.recording import RunRecorder
+from loadkit.measure.upload_figures import UploadFigures
 from loadkit.verdicts.locust_verdict import thresholds
 from loadkit.verdicts.rate_limit import MAX_RETRY_AFTER_S, ProbeJudge
 from loadkit.verdicts.slo import Profile
@@ -99,3 +100,19 @@ def test_thresholds_use_worst_read_endpoint_and_count_failed_logins() -> None:
         "measured": "failures of POST /api/v1/login",
     }
     assert skipped and "upload_response_time_p95_ms" in skipped[0]
+
+
+def test_upload_figures_add_up_across_workers_and_split_a_mix_by_size() -> None:
+    """Each process's uploads (bytes, request seconds) merge into one block: MB/s is decimal
+    bytes over the summed seconds; a mix of sizes is split by size; failed ones counted apart."""
+    one, two = UploadFigures(), UploadFigures()
+    one.record(5_000_000, 5_000_300, 2.0, ok=True)
+    two.record(25_000_000, 25_000_300, 8.0, ok=True)
+    two.record(25_000_000, 0, 0.1, ok=False)
+    one.merge(UploadFigures.from_dict(two.to_dict()))
+    block = one.block()
+    assert block["uploads"] == 2 and block["failed"] == 1
+    assert block["sent_bytes"] == 30_000_600 and block["seconds"] == 10.0
+    assert block["mb_per_s"] == 3.0
+    assert block["by_size"]["25000000"]["mb_per_s"] == 3.13
+    assert UploadFigures().block() is None
