@@ -183,10 +183,14 @@ def record_locust(
 
 def locust_message(exception: BaseException, kind: str | None) -> str:
     """A failure's message, the same for every request that failed alike (errors are grouped by
-    it): a persona's verdict as written; a broken transfer as the type and text of what it wraps
-    (geventhttpclient's ``RetriesExceeded`` names the concrete URL, ids and all: left out)."""
-    if kind not in ("connection", "timeout"):
+    it): a persona's verdict as written; a broken transfer as the type and text of what it wraps;
+    geventhttpclient's errors without the concrete URL they name (ids and all)."""
+    broke = kind in ("connection", "timeout")
+    inner = _causes(exception)[-1] if broke else exception
+    if hasattr(inner, "url"):  # geventhttpclient's errors: the text apart from the URL
+        text = str(getattr(inner, "text", ""))
+    elif broke:
+        text = str(inner)
+    else:
         return str(exception)
-    inner = _causes(exception)[-1]
-    text = str(getattr(inner, "text", "")) if hasattr(inner, "url") else str(inner)
     return f"{type(inner).__name__}: {text}" if text else type(inner).__name__
