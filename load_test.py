@@ -1,6 +1,6 @@
 """Locust personas for the TherapyBridge API: `locust -f load_test.py --host=http://localhost:8000`.
 
-Three personas; tags select scenarios (``--tags realistic|upload|health|rate_limit|db_pool``):
+Four personas; tags select scenarios (``--tags realistic|upload|health|rate_limit|db_pool``):
 - RealisticTherapist: weighted tasks over the whole contract, now and then a real audio upload
   followed to ``processed`` (within an upload budget per account), and /health;
 - RateLimitProber: drives GET /api/sessions/ past its limit on reserved accounts; a 429 with an

@@ -15,6 +15,7 @@ such, never passed silently. Each row says in ``measured`` which figure, of whic
 from __future__ import annotations
 
 from loadkit.contract.api import LOGIN, REFRESH, SESSION_UPLOAD, SIGNUP, endpoint
+from loadkit.measure.histogram import latency_fields
 from loadkit.measure.recording import RunRecorder
 from loadkit.verdicts.slo import Profile, TargetsError, check
 
@@ -74,12 +75,25 @@ def failed_logins(summary: dict) -> int:
     return (summary["endpoints"].get(LOGIN_ENDPOINT) or {}).get("failures", 0)
 
 
+def figures_now(recorder: RunRecorder) -> dict:
+    """The part of `RunRecorder.summary` the thresholds read, without its time series (the live
+    web UI asks every second or two, however long the run)."""
+    total = recorder.total
+    return {
+        "error_rate_percent": round(100 * recorder.failures / total, 4) if total else None,
+        "endpoints": {
+            name: {"failures": item.failures, **latency_fields(item.hist)}
+            for name, item in recorder.endpoints.items()
+        },
+    }
+
+
 def thresholds(
     profile: Profile, source: RunRecorder | dict, generator_cpu_percent: float | None
 ) -> tuple[list[dict], list[str]]:
     """(threshold rows, skipped limits with the reason) judged on ``source``: the report's own
     summary (`RunRecorder.summary`), or a recorder to summarise now (the live web UI)."""
-    summary = source.summary(duration_s=0.0) if isinstance(source, RunRecorder) else source
+    summary = figures_now(source) if isinstance(source, RunRecorder) else source
     try:
         limits = profile.limits(THRESHOLD_GROUP)
     except TargetsError:
