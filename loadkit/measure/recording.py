@@ -16,6 +16,8 @@ from loadkit.report.redaction import redact
 
 ERROR_KINDS = ("http_4xx", "http_5xx", "connection", "timeout", "check")
 _MESSAGE_LIMIT = 500
+_RAW_GROUPS_LIMIT = 256  # distinct unredacted errors remembered, so a repeat costs a lookup
+_UNSEEN = object()
 
 
 class _Latencies:
@@ -66,6 +68,7 @@ class RunRecorder:
         self.errors: list[dict] = []
         self.series: dict[int, _Latencies] = {}
         self.personas: dict[str, _Latencies] = {}  # who sent them: a Locust persona, a scenario
+        self._raw_groups: dict[tuple, dict | None] = {}  # unredacted error -> its group (or none)
 
     def start(self, wall_time: float | None = None) -> None:
         """Fix t0, the origin of warm-up and time series (default: now)."""
@@ -140,27 +143,38 @@ class RunRecorder:
         if kind not in self.errors_by_kind:
             raise ValueError(f"unknown error kind {kind!r}: one of {', '.join(ERROR_KINDS)}")
         self.errors_by_kind[kind] += 1
+        raw = (endpoint, kind, status, message)
+        group = self._raw_groups.get(raw, _UNSEEN)
+        if group is not _UNSEEN:  # seen before: no redaction or search again
+            if group is not None:
+                group["count"] += 1
+            return
         text = redact(str(message))[:_MESSAGE_LIMIT] if message else ""
-        self._add_error_group(
+        group = self._add_error_group(
             {"time": iso_utc(at), "endpoint": endpoint, "kind": kind, "status": status,
              "message": text, "count": 1}
         )  # fmt: skip
+        if len(self._raw_groups) < _RAW_GROUPS_LIMIT:
+            self._raw_groups[raw] = group
 
     @staticmethod
     def _error_key(entry: dict) -> tuple:
         return entry["endpoint"], entry["kind"], entry["status"], entry["message"]
 
-    def _add_error_group(self, entry: dict) -> None:
+    def _add_error_group(self, entry: dict) -> dict | None:
         """Count ``entry`` in its group (endpoint, kind, status, message), or start a new group
-        while there is room; the group keeps the earliest time."""
+        while there is room; the group keeps the earliest time. Returns the group (None: no
+        room)."""
         key = self._error_key(entry)
         for group in self.errors:
             if self._error_key(group) == key:
                 group["count"] = group.get("count", 1) + entry.get("count", 1)
                 group["time"] = min(group["time"], entry["time"])
-                return
-        if len(self.errors) < self.error_sample_limit:
-            self.errors.append(dict(entry, count=entry.get("count", 1)))
+                return group
+        if len(self.errors) >= self.error_sample_limit:
+            return None
+        self.errors.append(dict(entry, count=entry.get("count", 1)))
+        return self.errors[-1]
 
     def record_late_start(self, n: int = 1) -> None:
         """Count requests that started later than intended (open model, saturated client)."""

@@ -281,3 +281,19 @@ def test_histogram_and_list_percentiles_share_one_rank_rule(p: float) -> None:
     for v in values:
         hist.record(v)
     assert hist.percentile(p) == nearest_rank(values, p)
+
+
+def test_a_repeated_error_is_counted_in_its_group_and_stays_redacted() -> None:
+    """The same error again costs a lookup, not a redaction: its group counts it, and the group's
+    message is still the redacted one; two messages redacted alike share a group."""
+    rec = RunRecorder(error_sample_limit=2)
+    rec.start(0)
+    for token in ("eyJa.eyJb.sig1", "eyJa.eyJb.sig1", "eyJc.eyJd.sig2"):
+        rec.record("GET /x", None, error_kind="connection", message=f"Bearer {token} refused", at=1)
+    rec.record("GET /y", None, error_kind="timeout", message="slow", at=2)
+    rec.record("GET /z", None, error_kind="timeout", message="no room", at=3)
+    rec.record("GET /z", None, error_kind="timeout", message="no room", at=4)
+    groups = rec.summary(duration_s=5)["errors"]
+    assert [(g["endpoint"], g["count"]) for g in groups] == [("GET /x", 3), ("GET /y", 1)]
+    assert "eyJ" not in groups[0]["message"] and "refused" in groups[0]["message"]
+    assert rec.errors_by_kind == {**dict.fromkeys(ERROR_KINDS, 0), "connection": 3, "timeout": 3}
