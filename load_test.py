@@ -1,11 +1,11 @@
 """Locust personas for the TherapyBridge API: `locust -f load_test.py --host=http://localhost:8000`.
 
-Three personas; tags select scenarios (``--tags realistic|upload|health|rate_limit|db_pool``):
+Four personas; tags select scenarios (``--tags realistic|upload|health|rate_limit|db_pool``):
 - RealisticTherapist: weighted tasks over the whole contract, now and then a real audio upload
   followed to ``processed`` (within an upload budget per account), and /health;
 - RateLimitProber: drives GET /api/sessions/ past its limit on reserved accounts; a 429 with an
   integer Retry-After is its success, anything else past the limit a failure; it honours
-  Retry-After;
+  Retry-After; its requests are named ``probe GET /api/sessions/`` (not a load persona's read);
 - DbPoolStressor: DB-heavy list reads at high concurrency, paced under the per-user limit;
 - DefectProber (tag ``probes``, opt-in: only with ``--tags probes`` or when named, since it
   spends limits on purpose): the defect probes of `loadkit.probes` beside the other load:
@@ -36,6 +36,7 @@ from loadkit.probes import (
     upload_probes,  # noqa: F401 - registers the event hooks
 )
 from loadkit.verdicts import rate_limit
+from loadkit.verdicts.locust_verdict import PROBE_PREFIX
 from loadkit.verdicts.rate_limit import LimitProbe, ProbeJudge
 
 UPLOAD_BYTES = 64 * 1024
@@ -43,6 +44,7 @@ PROCESSING_POLL_S = 2.0
 PROCESSING_POLLS = 60
 SESSIONS = api.endpoint("GET", api.SESSIONS)
 SESSION = api.endpoint("GET", api.SESSION)
+PROBE_SESSIONS = f"{PROBE_PREFIX}{SESSIONS}"  # the prober's own: not a load persona's read
 
 
 def upload_sizes(options: object) -> list[int]:
@@ -138,6 +140,7 @@ class RealisticTherapist(ApiUser):
             return
         size = self.rng.choice(upload_sizes(self.environment.parsed_options))
         body = StreamedBody(size, seed=self.rng.randrange(8))  # sent in reused pieces
+        started = time.time()
         resp = self.api(
             "POST",
             api.upload_path(self.rng.choice(self.patient_ids)),
@@ -145,6 +148,10 @@ class RealisticTherapist(ApiUser):
             data=body,
             headers={"Content-Type": body.content_type},
         )
+        if STATE.run is not None:  # bytes and MB/s: the report's uploads block
+            seconds = (resp.request_meta.get("response_time") or 0) / 1000
+            ok = resp.status_code == 200
+            STATE.run.record_upload(size, len(body), seconds, ok=ok, at=started)
         sid = self._ids_of_one(resp)
         if sid:
             self._follow(sid[0])
@@ -193,7 +200,7 @@ class RateLimitProber(ApiUser):
         headers = {"Authorization": f"Bearer {self.access_token()}"}
         at = time.time()
         with self.client.get(
-            api.SESSIONS, name=SESSIONS, headers=headers, catch_response=True
+            api.SESSIONS, name=PROBE_SESSIONS, headers=headers, catch_response=True
         ) as resp:
             status = resp.status_code or None
             verdict = self.judge.judge(
@@ -248,6 +255,7 @@ class DefectProber(ApiUser):
             response_time=0,
             response_length=0,
             exception=Exception(message),
+            context=self.context(),
         )
 
     def _victim(self) -> probe_requests.Victim | None:

@@ -22,10 +22,12 @@ from loadkit.locust_plugin.options import (
     set_shape,
     set_timeouts,
     usage_error,
+    warn_open_web_ui,
 )
 from loadkit.locust_plugin.run import LocustRun
 from loadkit.locust_plugin.run_report import final_csv, report_name, run_parameters, write_report
 from loadkit.locust_plugin.state import DATA_KEY, EXIT_FAILED, STATE, WORKER_REPORT_WAIT_S, logger
+from loadkit.measure.send import record_locust
 from loadkit.report.run_folder import run_dir
 from loadkit.report.server_profile import write_profile
 from loadkit.verdicts.slo import TargetsError, load_profile
@@ -71,6 +73,7 @@ def on_init(environment: object, runner: object, web_ui: object = None, **_kw: o
     if is_worker:
         return
     prune_user_classes(environment, options)
+    warn_open_web_ui(options)
     progress.install(getattr(options, "progress_every", 0.0))
     if options.headless:
         preflight_or_exit(environment)
@@ -92,35 +95,19 @@ def on_request(
     response: object = None,
     exception: BaseException | None = None,
     start_time: float | None = None,
+    context: dict | None = None,
     **_kw: object,
 ) -> None:
-    """Record one request: latency only when a response came, its error kind when it failed."""
+    """Record one request through the one send-and-record path (`measure.send.record_locust`):
+    latency only when a response came; the kind of a failure from the exception's type; the
+    persona from the request's context (`users.ApiUser.context`)."""
     if STATE.run is None:
         return
     status = getattr(response, "status_code", None) or None
-    kind = error_kind(exception, status)
-    if kind in ("connection", "timeout"):
-        status = None  # the response broke off (e.g. body cut short): no status, no latency
-    latency = None if status is None else response_time / 1000
-    message = "" if exception is None else str(exception)
-    STATE.run.recorder.record(
-        name, latency, status=status, error_kind=kind, message=message, at=start_time
-    )
-
-
-def error_kind(exception: BaseException | None, status: int | None) -> str | None:
-    """The report's error kind of a Locust request outcome (None: success)."""
-    if exception is None:
-        return None
-    if status is None:
-        text = f"{type(exception).__name__} {exception}".lower()
-        return "timeout" if "timeout" in text or "timed out" in text else "connection"
-    if 400 <= status < 500:
-        return "http_4xx"
-    if status >= 500:
-        return "http_5xx"
-    # a persona's own verdict on a response is a check; anything else broke the transfer itself
-    return "check" if isinstance(exception, CatchResponseError) else "connection"
+    verdict = isinstance(exception, CatchResponseError)  # the persona's own verdict on an answer
+    persona = (context or {}).get("persona")
+    record_locust(STATE.run.recorder, name, response_time, status, exception, at=start_time,
+                  verdict=verdict, persona=persona)  # fmt: skip
 
 
 @events.report_to_master.add_listener

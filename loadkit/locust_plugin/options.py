@@ -105,6 +105,32 @@ def add_arguments(parser: object, **_kw: object) -> None:
         include_in_web_ui=False,
         help="serve live Prometheus metrics on 127.0.0.1:PORT/metrics (master only; 0: off)",
     )
+    loopback_defaults(parser)
+
+
+LOOPBACK = "127.0.0.1"
+BIND_OPTIONS = ("web_host", "master_bind_host")
+
+
+def loopback_defaults(parser: object) -> None:
+    """The web UI and the master listen on 127.0.0.1 unless --web-host / --master-bind-host (or
+    LOCUST_WEB_HOST, LOCUST_MASTER_BIND_HOST, a config file) say otherwise, from any folder:
+    Locust's own defaults are every interface. Runs after Locust added its options. (Locust's
+    ``--help`` is printed before the locustfile loads, so it still says "Defaults to '*'".)"""
+    parser.set_defaults(**dict.fromkeys(BIND_OPTIONS, LOOPBACK))
+
+
+def warn_open_web_ui(options: object) -> None:
+    """One warning line when the web UI listens beyond loopback: its form has no password."""
+    host = getattr(options, "web_host", LOOPBACK)
+    if getattr(options, "headless", False) or is_loopback(host or ""):
+        return
+    shown = "every interface" if host in ("", "*") else host
+    logger.warning(
+        "the web UI listens on %s: its form has no password, and anyone who can reach this "
+        "machine can start load from it (--web-host 127.0.0.1 keeps it to this machine)",
+        shown,
+    )
 
 
 def usage_error(message: str) -> None:

@@ -19,6 +19,7 @@ import psutil
 
 from loadkit.measure.histogram import LatencyHistogram
 from loadkit.measure.recording import RunRecorder
+from loadkit.measure.upload_figures import UploadFigures
 from loadkit.report.schema import build_report
 from loadkit.report.writer import write_report
 from loadkit.verdicts import cost, locust_verdict
@@ -73,6 +74,7 @@ class LocustRun:
     live_canary: canary.Canary | None = None
     canary_idle_ms: float | None = None
     canary_base: str | None = None
+    uploads: UploadFigures = field(default_factory=UploadFigures)
 
     def begin(self, *, monitors: tuple[ServerMonitor, PoolMonitor | None] | None = None) -> None:
         """A test starts: fresh recorder, CPU window, and (master/local) monitors and live
@@ -83,6 +85,7 @@ class LocustRun:
         self.started_at, self.stopped_at, self.running = time.time(), None, True
         self.recorder = RunRecorder(warmup_s=self.warmup_s)
         self.recorder.start(self.started_at)
+        self.uploads = UploadFigures()
         self.worker_cpu, self.finalized = {}, False
         self.own_cpu.start()
         self.live.clear()
@@ -121,8 +124,12 @@ class LocustRun:
                 monitor.stop()
 
     def probe_extra(self, duration_s: float, resources: dict | None, summary: dict) -> dict:
-        """The canary block and the per-endpoint CPU cost (time-share estimate) for the report."""
+        """The upload throughput, the canary block and the per-endpoint CPU cost (time-share
+        estimate) for the report."""
         extra = {}
+        uploads = self.uploads.block()
+        if uploads is not None:
+            extra["uploads"] = uploads
         if self.live_canary is not None:
             extra["canary"] = self.live_canary.summary(self.canary_idle_ms)
         cpu = (resources or {}).get("cpu_avg_percent")
@@ -132,15 +139,25 @@ class LocustRun:
                 extra["cost"] = block
         return extra
 
+    def record_upload(self, size: int, sent: int, seconds: float, *, ok: bool, at: float) -> None:
+        """One upload's recording size, bytes sent and time (``at``: when it started), past the
+        warm-up only, as the recorder counts requests."""
+        t0 = self.recorder.t0 if self.recorder.t0 is not None else at
+        if at - t0 >= self.warmup_s:
+            self.uploads.record(size, sent, seconds, ok=ok)
+
     def take_delta(self) -> dict:
         """What this worker recorded since its last report, as a message-safe dict."""
         delta, self.recorder = self.recorder, RunRecorder(warmup_s=self.warmup_s)
         self.recorder.start(delta.t0)
-        return {"recorder": delta.to_dict(), "cpu": self.own_cpu.percent()}
+        uploads, self.uploads = self.uploads, UploadFigures()
+        return {"recorder": delta.to_dict(), "cpu": self.own_cpu.percent(),
+                "uploads": uploads.to_dict()}  # fmt: skip
 
     def merge_delta(self, client_id: str, data: dict) -> None:
         """Merge a worker's delta into the aggregate (master)."""
         self.recorder.merge(RunRecorder.from_dict(data["recorder"]))
+        self.uploads.merge(UploadFigures.from_dict(data.get("uploads") or {}))
         if data.get("cpu") is not None:
             self.worker_cpu[client_id] = data["cpu"]
 
@@ -150,6 +167,8 @@ class LocustRun:
         return max(known) if known else None
 
     def thresholds(self) -> tuple[list[dict], list[str]]:
+        """The threshold rows on the figures so far (the live web UI; the report judges its own
+        summary in `report`)."""
         return locust_verdict.thresholds(self.profile, self.recorder, self.generator_cpu_percent())
 
     def recent_p95_ms(self, now: float | None = None) -> tuple[float | None, float]:
@@ -192,10 +211,10 @@ class LocustRun:
         started = self.started_at or end
         duration = max(0.0, end - started)
         summary = self.recorder.summary(duration_s=duration)  # once: the report's, the cost's
-        rows, skipped = self.thresholds()
+        cpu = self.generator_cpu_percent()  # once: the threshold row's and the resources'
+        rows, skipped = locust_verdict.thresholds(self.profile, summary, cpu)  # the one written
         resources = self.server.summary() if self.server is not None else None
         if resources is not None:
-            cpu = self.generator_cpu_percent()
             resources["generator_cpu_percent"] = cpu
             resources["generator_saturated"] = None if cpu is None else cpu > SATURATED_PERCENT
         return build_report(

@@ -31,8 +31,20 @@ from loadkit.contract.api import (
     endpoint,
     parse_token_response,
 )
+from loadkit.measure.send import error_kind, locust_message
 
 logger = logging.getLogger("loadkit.locust")
+
+
+class TransferFailed(Exception):
+    """A request the HTTP client itself broke off (no answer, a body cut short), with a message
+    the same for every request that broke alike: Locust groups its failures table by message, and
+    geventhttpclient's names the concrete URL. The client's exception stays in ``original``, so
+    the error kind still comes from its type (`loadkit.measure.send.error_kind`)."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(locust_message(original, error_kind(original)))
+        self.original = original
 
 
 class _Shared:
@@ -98,6 +110,10 @@ class ApiUser(FastHttpUser):
             logger.warning(SHARED.pool.overloaded)
         with contextlib.suppress(StopUser):  # Locust logs a traceback for one from on_start:
             self.access_token()  # the user's first task stops it instead (failed_logins)
+
+    def context(self) -> dict:
+        """Carried with each request to the request hook: the persona that sent it."""
+        return {"persona": type(self).__name__}
 
     def on_stop(self) -> None:
         if SHARED.pool is not None and hasattr(self, "account"):
@@ -169,7 +185,7 @@ class ApiUser(FastHttpUser):
                 SHARED.tokens.drop(self.account)
             broken = resp.request_meta.get("exception")  # what the client itself raised
             if broken is not None and (resp.status_code or 0) < 400:
-                resp.failure(broken)  # no answer, or a body cut short: its own kind is kept
+                resp.failure(TransferFailed(broken))  # no answer, or a body cut short
             elif resp.status_code in expect:
                 resp.success()
             else:

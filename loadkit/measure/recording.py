@@ -1,5 +1,9 @@
 """The run recorder: the one object a load driver feeds (status codes,
-errors by kind, per-endpoint latency, the per-second time series)."""
+errors by kind, per-endpoint latency, the per-second time series, per-persona figures).
+
+Error samples are grouped: one entry per (endpoint, kind, status, message), with the time it was
+first seen and a ``count``, up to ``error_sample_limit`` distinct groups (``errors_by_kind`` counts
+every error)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from loadkit.report.redaction import redact
 
 ERROR_KINDS = ("http_4xx", "http_5xx", "connection", "timeout", "check")
 _MESSAGE_LIMIT = 500
+_RAW_GROUPS_LIMIT = 256  # distinct unredacted errors remembered, so a repeat costs a lookup
+_UNSEEN = object()
 
 
 class _Latencies:
@@ -61,6 +67,8 @@ class RunRecorder:
         self.errors_by_kind: dict[str, int] = dict.fromkeys(ERROR_KINDS, 0)
         self.errors: list[dict] = []
         self.series: dict[int, _Latencies] = {}
+        self.personas: dict[str, _Latencies] = {}  # who sent them: a Locust persona, a scenario
+        self._raw_groups: dict[tuple, dict | None] = {}  # unredacted error -> its group (or none)
 
     def start(self, wall_time: float | None = None) -> None:
         """Fix t0, the origin of warm-up and time series (default: now)."""
@@ -75,11 +83,12 @@ class RunRecorder:
         error_kind: str | None = None,
         message: str = "",
         at: float | None = None,
+        persona: str | None = None,
     ) -> None:
         """Record one request; ``at`` is when it was meant to start (wall time, default now).
 
         ``error_kind`` None with a latency means success; no latency means no response came: an
-        error ("connection" unless the caller names another kind).
+        error ("connection" unless the caller names another kind). ``persona``: who sent it.
         """
         if at is None:
             at = time.time()
@@ -116,6 +125,17 @@ class RunRecorder:
         if error_kind is not None:
             ep.failures += 1
             self._record_error(endpoint, error_kind, status, message, at)
+        if persona is not None:
+            self._record_persona(persona, us, error_kind is not None)
+
+    def _record_persona(self, persona: str, us: int, failed: bool) -> None:
+        item = self.personas.get(persona)
+        if item is None:
+            item = self.personas[persona] = _Latencies()
+        item.requests += 1
+        item.failures += failed
+        if us >= 0:
+            item.hist.record(us)
 
     def _record_error(
         self, endpoint: str, kind: str, status: int | None, message: str, at: float
@@ -123,16 +143,38 @@ class RunRecorder:
         if kind not in self.errors_by_kind:
             raise ValueError(f"unknown error kind {kind!r}: one of {', '.join(ERROR_KINDS)}")
         self.errors_by_kind[kind] += 1
-        if len(self.errors) < self.error_sample_limit:
-            self.errors.append(
-                {
-                    "time": iso_utc(at),
-                    "endpoint": endpoint,
-                    "kind": kind,
-                    "status": status,
-                    "message": redact(str(message))[:_MESSAGE_LIMIT] if message else "",
-                }
-            )
+        raw = (endpoint, kind, status, message)
+        group = self._raw_groups.get(raw, _UNSEEN)
+        if group is not _UNSEEN:  # seen before: no redaction or search again
+            if group is not None:
+                group["count"] += 1
+            return
+        text = redact(str(message))[:_MESSAGE_LIMIT] if message else ""
+        group = self._add_error_group(
+            {"time": iso_utc(at), "endpoint": endpoint, "kind": kind, "status": status,
+             "message": text, "count": 1}
+        )  # fmt: skip
+        if len(self._raw_groups) < _RAW_GROUPS_LIMIT:
+            self._raw_groups[raw] = group
+
+    @staticmethod
+    def _error_key(entry: dict) -> tuple:
+        return entry["endpoint"], entry["kind"], entry["status"], entry["message"]
+
+    def _add_error_group(self, entry: dict) -> dict | None:
+        """Count ``entry`` in its group (endpoint, kind, status, message), or start a new group
+        while there is room; the group keeps the earliest time. Returns the group (None: no
+        room)."""
+        key = self._error_key(entry)
+        for group in self.errors:
+            if self._error_key(group) == key:
+                group["count"] = group.get("count", 1) + entry.get("count", 1)
+                group["time"] = min(group["time"], entry["time"])
+                return group
+        if len(self.errors) >= self.error_sample_limit:
+            return None
+        self.errors.append(dict(entry, count=entry.get("count", 1)))
+        return self.errors[-1]
 
     def record_late_start(self, n: int = 1) -> None:
         """Count requests that started later than intended (open model, saturated client)."""
@@ -153,8 +195,11 @@ class RunRecorder:
             self.status_codes[code] = self.status_codes.get(code, 0) + n
         for kind, n in other.errors_by_kind.items():
             self.errors_by_kind[kind] = self.errors_by_kind.get(kind, 0) + n
-        room = max(0, self.error_sample_limit - len(self.errors))
-        self.errors = sorted(self.errors + other.errors[:room], key=lambda e: e["time"])
+        for entry in other.errors:
+            self._add_error_group(entry)
+        self.errors.sort(key=lambda e: e["time"])
+        for name, item in other.personas.items():
+            self.personas.setdefault(name, _Latencies()).merge(item)
         self.total += other.total
         self.late_starts += other.late_starts
         self.overall.merge(other.overall)
@@ -176,6 +221,7 @@ class RunRecorder:
             "errors_by_kind": dict(self.errors_by_kind),
             "errors": [dict(e) for e in self.errors],
             "series": [[sec, item.to_dict()] for sec, item in sorted(self.series.items())],
+            "personas": {name: item.to_dict() for name, item in self.personas.items()},
         }
 
     @classmethod
@@ -189,6 +235,7 @@ class RunRecorder:
         rec.errors_by_kind.update(d["errors_by_kind"])
         rec.errors = [dict(e) for e in d["errors"]]
         rec.series = {int(sec): _Latencies.from_dict(v) for sec, v in d["series"]}
+        rec.personas = {k: _Latencies.from_dict(v) for k, v in d.get("personas", {}).items()}
         return rec
 
     @property
@@ -214,12 +261,23 @@ class RunRecorder:
             "endpoints": {
                 name: self._endpoint_fields(item) for name, item in self.endpoints.items()
             },
+            "personas": self._persona_fields(steady_s),
             "timeseries": self._timeseries(duration_s),
         }
 
     @staticmethod
     def _endpoint_fields(item: _Latencies) -> dict:
         return {"requests": item.requests, "failures": item.failures, **latency_fields(item.hist)}
+
+    def _persona_fields(self, steady_s: float) -> dict:
+        """Each persona's steady-state requests, failures, latency and requests/s."""
+        return {
+            name: {
+                **self._endpoint_fields(item),
+                "requests_per_second": round(item.requests / steady_s, 3) if steady_s > 0 else None,
+            }
+            for name, item in sorted(self.personas.items())
+        }
 
     def _timeseries(self, duration_s: float) -> list[dict]:
         """One row per second from t0 to the run's end (empty seconds included: a stall shows)."""

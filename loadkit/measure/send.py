@@ -42,11 +42,27 @@ def error_kind(exc: BaseException) -> str:
     """The kind of a request that got no answer: "timeout" for a time-out type, else "connection".
 
     By type: ``TimeoutError`` (asyncio's and socket's), and classes named like one (gevent's
-    ``Timeout``, HTTP clients' ``ConnectTimeout``/``ReadTimeout``) anywhere in its ancestry."""
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return "timeout" if names & TIMEOUT_TYPE_NAMES else "connection"
+    ``Timeout``, HTTP clients' ``ConnectTimeout``/``ReadTimeout``) anywhere in its ancestry, of
+    the exception or of one it wraps (`_causes`)."""
+    for cause in _causes(exc):
+        if isinstance(cause, TimeoutError):
+            return "timeout"
+        if {cls.__name__ for cls in type(cause).__mro__} & TIMEOUT_TYPE_NAMES:
+            return "timeout"
+    return "connection"
+
+
+def _causes(exc: BaseException, depth: int = 4) -> list[BaseException]:
+    """``exc`` and what it wraps: geventhttpclient's ``RetriesExceeded`` (what Locust's
+    FastHttpUser reports for a stalled response) keeps the time-out in ``original``; others in
+    ``__cause__``."""
+    chain = [exc]
+    while len(chain) < depth:
+        inner = getattr(chain[-1], "original", None) or chain[-1].__cause__
+        if not isinstance(inner, BaseException) or inner in chain:
+            break
+        chain.append(inner)
+    return chain
 
 
 def answer_message(status: int, body: bytes = b"") -> str:
@@ -151,12 +167,30 @@ def record_locust(
     *,
     at: float | None,
     verdict: bool,
+    persona: str | None = None,
 ) -> str | None:
-    """Record one request of Locust's ``request`` event; returns its kind (None: success)."""
+    """Record one request of Locust's ``request`` event; returns its kind (None: success).
+    ``persona``: the Locust user class that sent it."""
     kind = locust_kind(exception, status, verdict=verdict)
     if kind in ("connection", "timeout"):
         status = None  # the response broke off (e.g. body cut short): no status, no latency
     latency = None if status is None else response_time_ms / 1000
-    message = "" if exception is None else str(exception)
-    recorder.record(name, latency, status=status, error_kind=kind, message=message, at=at)
+    message = "" if exception is None else locust_message(exception, kind)
+    extra = {} if persona is None else {"persona": persona}
+    recorder.record(name, latency, status=status, error_kind=kind, message=message, at=at, **extra)
     return kind
+
+
+def locust_message(exception: BaseException, kind: str | None) -> str:
+    """A failure's message, the same for every request that failed alike (errors are grouped by
+    it): a persona's verdict as written; a broken transfer as the type and text of what it wraps;
+    geventhttpclient's errors without the concrete URL they name (ids and all)."""
+    broke = kind in ("connection", "timeout")
+    inner = _causes(exception)[-1] if broke else exception
+    if hasattr(inner, "url"):  # geventhttpclient's errors: the text apart from the URL
+        text = str(getattr(inner, "text", ""))
+    elif broke:
+        text = str(inner)
+    else:
+        return str(exception)
+    return f"{type(inner).__name__}: {text}" if text else type(inner).__name__

@@ -44,14 +44,16 @@ class TracingRecorder(RunRecorder):
         error_kind: str | None = None,
         message: str = "",
         at: float | None = None,
+        persona: str | None = None,
     ) -> None:
         """Record as `RunRecorder.record` does, and keep the request."""
         at = time.time() if at is None else at
         if len(self.samples) < self.max_samples:
             self.samples.append(Sample(endpoint, at, latency_s, status, error_kind, message))
         super().record(
-            endpoint, latency_s, status=status, error_kind=error_kind, message=message, at=at
-        )
+            endpoint, latency_s, status=status, error_kind=error_kind, message=message, at=at,
+            persona=persona,
+        )  # fmt: skip
 
 
 def thirds_p95_ms(samples: list[Sample]) -> tuple[float | None, float | None]:

@@ -1,5 +1,5 @@
-"""The thresholds of a Locust run (targets.toml's ``thresholds.locust``) from its aggregate
-recorder.
+"""The thresholds of a Locust run (targets.toml's ``thresholds.locust``), judged on the summary
+of its aggregate recorder that the report writes.
 
 Pure functions, no Locust import. Figures:
 - ``response_time_p95_ms``: the worst p95 of the read endpoints (everything but uploads, the
@@ -15,6 +15,7 @@ such, never passed silently. Each row says in ``measured`` which figure, of whic
 from __future__ import annotations
 
 from loadkit.contract.api import LOGIN, REFRESH, SESSION_UPLOAD, SIGNUP, endpoint
+from loadkit.measure.histogram import latency_fields
 from loadkit.measure.recording import RunRecorder
 from loadkit.verdicts.slo import Profile, TargetsError, check
 
@@ -39,19 +40,17 @@ def is_read(name: str) -> bool:
     )
 
 
-def _p95_ms(recorder: RunRecorder, name: str) -> float | None:
-    item = recorder.endpoints.get(name)
-    if item is None or not item.hist.count:
-        return None
-    return round(item.hist.percentile(95) / 1000, 3)
+def _p95_ms(summary: dict, name: str) -> float | None:
+    return (summary["endpoints"].get(name) or {}).get("response_time_p95_ms")
 
 
-def worst_read_p95(recorder: RunRecorder) -> tuple[str | None, float | None]:
-    """(endpoint, p95 ms) of the slowest read endpoint; (None, None) when none was answered."""
+def worst_read_p95(summary: dict) -> tuple[str | None, float | None]:
+    """(endpoint, p95 ms) of the slowest read endpoint of a report's summary; (None, None) when
+    none was answered."""
     reads = [
         (p95, name)
-        for name in recorder.endpoints
-        if is_read(name) and (p95 := _p95_ms(recorder, name)) is not None
+        for name in summary["endpoints"]
+        if is_read(name) and (p95 := _p95_ms(summary, name)) is not None
     ]
     if not reads:
         return None, None
@@ -59,33 +58,47 @@ def worst_read_p95(recorder: RunRecorder) -> tuple[str | None, float | None]:
     return name, p95
 
 
-def actual_figures(recorder: RunRecorder, generator_cpu_percent: float | None) -> dict:
-    """The figures the locust thresholds are checked against (None: not measured in this run)."""
-    _, read_p95 = worst_read_p95(recorder)
-    total = recorder.total
+def actual_figures(summary: dict, generator_cpu_percent: float | None) -> dict:
+    """The figures the locust thresholds are checked against (None: not measured in this run),
+    all taken from the summary the report writes."""
+    _, read_p95 = worst_read_p95(summary)
     return {
         "response_time_p95_ms": read_p95,
-        "upload_response_time_p95_ms": _p95_ms(recorder, UPLOAD_ENDPOINT),
-        "error_rate_percent": round(100 * recorder.failures / total, 4) if total else None,
+        "upload_response_time_p95_ms": _p95_ms(summary, UPLOAD_ENDPOINT),
+        "error_rate_percent": summary["error_rate_percent"],
         "generator_cpu_percent": generator_cpu_percent,
     }
 
 
-def failed_logins(recorder: RunRecorder) -> int:
-    """Login requests that failed, across every process merged into the recorder."""
-    item = recorder.endpoints.get(LOGIN_ENDPOINT)
-    return item.failures if item is not None else 0
+def failed_logins(summary: dict) -> int:
+    """Login requests that failed, across every process merged into the summary's recorder."""
+    return (summary["endpoints"].get(LOGIN_ENDPOINT) or {}).get("failures", 0)
+
+
+def figures_now(recorder: RunRecorder) -> dict:
+    """The part of `RunRecorder.summary` the thresholds read, without its time series (the live
+    web UI asks every second or two, however long the run)."""
+    total = recorder.total
+    return {
+        "error_rate_percent": round(100 * recorder.failures / total, 4) if total else None,
+        "endpoints": {
+            name: {"failures": item.failures, **latency_fields(item.hist)}
+            for name, item in recorder.endpoints.items()
+        },
+    }
 
 
 def thresholds(
-    profile: Profile, recorder: RunRecorder, generator_cpu_percent: float | None
+    profile: Profile, source: RunRecorder | dict, generator_cpu_percent: float | None
 ) -> tuple[list[dict], list[str]]:
-    """(threshold rows, skipped limits with the reason) for the run so far."""
+    """(threshold rows, skipped limits with the reason) judged on ``source``: the report's own
+    summary (`RunRecorder.summary`), or a recorder to summarise now (the live web UI)."""
+    summary = figures_now(source) if isinstance(source, RunRecorder) else source
     try:
         limits = profile.limits(THRESHOLD_GROUP)
     except TargetsError:
         limits = {}
-    actual = actual_figures(recorder, generator_cpu_percent)
+    actual = actual_figures(summary, generator_cpu_percent)
     skippable = {
         "response_time_p95_ms": "no read endpoint",
         "upload_response_time_p95_ms": "no upload",
@@ -97,7 +110,7 @@ def thresholds(
     ]
     used = {k: v for k, v in limits.items() if not (k in skippable and actual[k] is None)}
     rows = check(actual, used)
-    worst, _ = worst_read_p95(recorder)
+    worst, _ = worst_read_p95(summary)
     for row in rows:
         row["measured"] = MEASURED.get(row["metric"], "")
         if row["metric"] == "response_time_p95_ms" and worst:
@@ -106,7 +119,7 @@ def thresholds(
                 f"p95 of the slowest read endpoint, {worst} (uploads, token routes and "
                 "probe requests excluded)"
             )
-    logins = failed_logins(recorder)
+    logins = failed_logins(summary)
     rows.append(
         {"metric": "failed_logins", "limit": 0, "actual": logins, "passed": logins == 0,
          "measured": f"failures of {LOGIN_ENDPOINT}"}

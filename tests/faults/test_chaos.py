@@ -93,3 +93,16 @@ def test_locust_counts_each_fault_under_its_kind(chaos, tmp_path: Path) -> None:
     first_fault = next(i for i, e in enumerate(load) if e["fault"])
     assert len(load) - first_fault > 3, "the run stopped at the first fault"
     assert done.seconds < 60, done.seconds
+    _check_grouped_failures(report, done.results)
+
+
+def _check_grouped_failures(report: dict, root: Path) -> None:
+    """Alike failures are one entry with a count (report) and one row (Locust's failures CSV):
+    no message names a concrete URL, so neither grows with the ids the personas visit."""
+    assert all(e["count"] >= 1 for e in report["errors"])
+    keys = [(e["endpoint"], e["kind"], e["status"], e["message"]) for e in report["errors"]]
+    assert len(keys) == len(set(keys)), keys
+    assert sum(e["count"] for e in report["errors"]) > len(keys), report["errors"]
+    rows = next(root.rglob("*_failures.csv")).read_text().splitlines()[1:]
+    assert rows and not any("URL http" in row for row in rows), rows[:5]
+    assert not any("URL http" in e["message"] for e in report["errors"]), report["errors"]

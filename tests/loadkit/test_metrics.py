@@ -215,10 +215,47 @@ def test_round_trip_keeps_the_whole_summary_and_late_starts() -> None:
 
 
 def test_error_samples_are_capped_at_the_limit() -> None:
-    """Only the first N errors are kept as samples; all are counted."""
-    events = [("GET /x", 0.001, 500, "http_5xx", 1000 + i / 100) for i in range(50)]
+    """Only the first N distinct errors are kept as samples; all are counted."""
+    events = [(f"GET /x{i}", 0.001, 500, "http_5xx", 1000 + i / 100) for i in range(50)]
     s = recorder_with(events).summary(duration_s=1)
     assert len(s["errors"]) == 5 and s["errors_by_kind"]["http_5xx"] == 50
+    assert [e["endpoint"] for e in s["errors"]] == [f"GET /x{i}" for i in range(5)]
+
+
+def test_errors_are_grouped_by_endpoint_kind_status_and_message_with_a_count() -> None:
+    """Alike errors are one entry with a count and the first time seen, also across a merge."""
+    events = [("GET /a", 0.001, 500, "http_5xx", 1000 + i) for i in range(30)]
+    events += [("GET /a", 0.001, 404, "http_4xx", 1000.5), ("GET /b", 0.001, 500, "http_5xx", 1001)]
+    one = recorder_with(events[:20])
+    one.merge(RunRecorder.from_dict(recorder_with(events[20:]).to_dict()))
+    groups = {(e["endpoint"], e["status"]): e for e in one.summary(duration_s=40)["errors"]}
+    assert set(groups) == {("GET /a", 500), ("GET /a", 404), ("GET /b", 500)}
+    assert [groups[k]["count"] for k in sorted(groups)] == [1, 30, 1]
+    assert groups[("GET /a", 500)]["time"].startswith("1970-01-01T00:16:40.000")
+    assert sum(g["count"] for g in groups.values()) == one.failures == 32
+
+
+def test_each_persona_has_its_own_figures_merged_across_processes() -> None:
+    """Requests recorded with a persona give that persona's requests, failures, percentiles and
+    requests/s (steady state only); workers' figures add up in a merge."""
+    a, b = RunRecorder(warmup_s=1.0), RunRecorder(warmup_s=1.0)
+    for rec in (a, b):
+        rec.start(1000.0)
+        rec.record("GET /x", 0.5, status=200, at=1000.2, persona="Early")  # warm-up: left out
+        for i in range(10):
+            rec.record("GET /x", 0.010 * (i + 1), status=200, at=1001 + i, persona="Reader")
+        rec.record("GET /x", None, error_kind="timeout", at=1005, persona="Prober")
+        rec.record("GET /x", 0.001, status=200, at=1005)  # no persona: in the totals only
+    a.merge(RunRecorder.from_dict(b.to_dict()))
+    personas = a.summary(duration_s=11)["personas"]
+    assert sorted(personas) == ["Prober", "Reader"]
+    reader = personas["Reader"]
+    assert reader["requests"] == 20 and reader["failures"] == 0
+    assert reader["response_time_p50_ms"] == pytest.approx(50, rel=0.01)
+    assert reader["response_time_p99_ms"] == pytest.approx(100, rel=0.01)
+    assert reader["requests_per_second"] == 2.0
+    prober = personas["Prober"]
+    assert prober["failures"] == 2 and prober["response_time_p95_ms"] is None
 
 
 def test_record_is_cheap_enough_for_ten_thousand_requests_a_second() -> None:
@@ -244,3 +281,19 @@ def test_histogram_and_list_percentiles_share_one_rank_rule(p: float) -> None:
     for v in values:
         hist.record(v)
     assert hist.percentile(p) == nearest_rank(values, p)
+
+
+def test_a_repeated_error_is_counted_in_its_group_and_stays_redacted() -> None:
+    """The same error again costs a lookup, not a redaction: its group counts it, and the group's
+    message is still the redacted one; two messages redacted alike share a group."""
+    rec = RunRecorder(error_sample_limit=2)
+    rec.start(0)
+    for token in ("eyJa.eyJb.sig1", "eyJa.eyJb.sig1", "eyJc.eyJd.sig2"):
+        rec.record("GET /x", None, error_kind="connection", message=f"Bearer {token} refused", at=1)
+    rec.record("GET /y", None, error_kind="timeout", message="slow", at=2)
+    rec.record("GET /z", None, error_kind="timeout", message="no room", at=3)
+    rec.record("GET /z", None, error_kind="timeout", message="no room", at=4)
+    groups = rec.summary(duration_s=5)["errors"]
+    assert [(g["endpoint"], g["count"]) for g in groups] == [("GET /x", 3), ("GET /y", 1)]
+    assert "eyJ" not in groups[0]["message"] and "refused" in groups[0]["message"]
+    assert rec.errors_by_kind == {**dict.fromkeys(ERROR_KINDS, 0), "connection": 3, "timeout": 3}

@@ -42,6 +42,7 @@ SCHEMA_FIELDS = [
     "errors_by_kind",
     "errors",
     "endpoints",
+    "personas",
     "timeseries",
     "resources",
     "db_pool",

@@ -20,6 +20,15 @@ class ReadTimeout(OSError):
     """Shaped like an HTTP client's read time-out."""
 
 
+class RetriesExceeded(Exception):
+    """Shaped like geventhttpclient's: what Locust's FastHttpUser reports, the cause in
+    ``original``."""
+
+    def __init__(self, url: str, retries: int, original: BaseException | None = None) -> None:
+        super().__init__(url, retries)
+        self.original = original
+
+
 @pytest.mark.parametrize(
     ("exc", "kind"),
     [
@@ -30,6 +39,9 @@ class ReadTimeout(OSError):
         (ConnectionRefusedError("refused"), "connection"),
         (ConnectionResetError("timeout in the text only"), "connection"),
         (OSError("Connection timed out"), "connection"),
+        (RetriesExceeded("/x", 3, original=TimeoutError("timed out")), "timeout"),
+        (RetriesExceeded("/x", 3, original=ConnectionResetError()), "connection"),
+        (RetriesExceeded("/x", 3), "connection"),
     ],
 )
 def test_the_kind_of_no_answer_comes_from_the_type(exc: BaseException, kind: str) -> None:
@@ -96,3 +108,29 @@ def test_a_locust_request_gets_the_same_five_kinds(exc, status, verdict, kind) -
     assert set(rec.errors_by_kind) == set(ERROR_KINDS)
     broke = kind in ("connection", "timeout")
     assert rec.overall.count == (0 if broke else 1)
+
+
+class ClientError(Exception):
+    """Shaped like geventhttpclient's ConnectionError: its text, and the concrete URL apart."""
+
+    def __init__(self, url: str, text: str) -> None:
+        super().__init__(f"URL {url}: {text}")
+        self.url, self.text = url, text
+
+
+def test_a_locust_failure_message_is_the_same_for_every_request_that_failed_alike() -> None:
+    """A stall on two different ids gives one message (no URL, no id), so errors group by it;
+    the persona's own verdict is kept as written; each request counts for its persona."""
+    rec = RunRecorder()
+    for sid in ("a1", "b2"):
+        stall = RetriesExceeded(f"/api/sessions/{sid}", 3, original=TimeoutError("timed out"))
+        record_locust(rec, EP, 1000.0, None, stall, at=1.0, verdict=False, persona="Reader")
+        cut = ClientError(f"http://127.0.0.1/api/sessions/{sid}", "connection closed")
+        record_locust(rec, EP, 5.0, 200, cut, at=1.0, verdict=False, persona="Reader")
+    record_locust(rec, EP, 5.0, 302, ValueError("HTTP 302, expected 200"), at=1.0, verdict=True)
+    assert [(e["message"], e["count"]) for e in rec.errors] == [
+        ("TimeoutError: timed out", 2),
+        ("ClientError: connection closed", 2),
+        ("HTTP 302, expected 200", 1),
+    ]
+    assert rec.personas["Reader"].requests == 4 and rec.personas["Reader"].failures == 4

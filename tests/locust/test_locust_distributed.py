@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow  # Locust with two worker processes for 10 s
 
 def test_two_worker_processes_merge_into_one_report(backend, tmp_path: Path) -> None:
     """With two worker processes the report counts every request Locust counted, has the server's
-    figures from the one monitor on the master, and names two workers."""
+    figures from the one monitor on the master, names two workers, and its per-persona figures add
+    up to the total."""
     stats_file = tmp_path / "locust_stats"
     port = str(free_port())  # not 5557: another Locust on this machine must not join our master
     done = run_locust(
@@ -32,3 +33,6 @@ def test_two_worker_processes_merge_into_one_report(backend, tmp_path: Path) -> 
     assert report["resources"]["cpu_samples"] > 0
     assert abs(report["response_time_p95_ms"] - p95) <= max(0.51, 0.051 * p95)
     assert "report passed" in done.stderr and "report FAILED" not in done.stderr
+    personas = report["personas"]  # shipped in the workers' deltas, merged on the master
+    assert sum(p["requests"] for p in personas.values()) == report["total_requests"], personas
+    assert "RealisticTherapist" in personas

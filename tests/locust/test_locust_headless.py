@@ -60,6 +60,30 @@ def test_headless_run_passes_with_server_memory_pool_and_exact_p95(backend, tmp_
     assert (tmp_path / "locust_all.html").is_file() and (
         tmp_path / "locust_all_stats.csv"
     ).is_file()
+    _check_thresholds_match_summary(report)
+    _check_personas(report)
+
+
+def _check_personas(report: dict) -> None:
+    """Every request carries the persona that sent it: the personas block adds up to the totals,
+    each persona with its own latency figures and requests/s."""
+    personas = report["personas"]
+    assert set(personas) == set(report["parameters"]["personas"]), personas.keys()
+    assert sum(p["requests"] for p in personas.values()) == report["total_requests"]
+    assert sum(p["failures"] for p in personas.values()) == sum(report["errors_by_kind"].values())
+    reader = personas["RealisticTherapist"]
+    assert reader["response_time_p95_ms"] > 0 and reader["requests_per_second"] > 0
+    assert "probe GET /api/sessions/" in report["endpoints"]  # the prober's, apart from the reads
+
+
+def _check_thresholds_match_summary(report: dict) -> None:
+    """Each threshold's actual is the figure the report itself carries (judged on one summary)."""
+    rows = {row["metric"]: row for row in report["thresholds"]}
+    read = rows["response_time_p95_ms"]
+    assert read["actual"] == report["endpoints"][read["endpoint"]]["response_time_p95_ms"]
+    assert rows["error_rate_percent"]["actual"] == report["error_rate_percent"]
+    cpu = rows.get("generator_cpu_percent")
+    assert cpu is None or cpu["actual"] == report["resources"]["generator_cpu_percent"]
 
 
 def test_unmeetable_threshold_fails_the_run(backend, tmp_path: Path) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from loadkit.contract.account_pool import AccountPool, UploadBudget
 from loadkit.contract.api import Account
 from loadkit.measure.recording import RunRecorder
+from loadkit.measure.upload_figures import UploadFigures
 from loadkit.verdicts.locust_verdict import thresholds
 from loadkit.verdicts.rate_limit import MAX_RETRY_AFTER_S, ProbeJudge
 from loadkit.verdicts.slo import Profile
@@ -99,3 +102,42 @@ def test_thresholds_use_worst_read_endpoint_and_count_failed_logins() -> None:
         "measured": "failures of POST /api/v1/login",
     }
     assert skipped and "upload_response_time_p95_ms" in skipped[0]
+
+
+def test_upload_figures_add_up_across_workers_and_split_a_mix_by_size() -> None:
+    """Each process's uploads (bytes, request seconds) merge into one block: MB/s is decimal
+    bytes over the summed seconds; a mix of sizes is split by size; failed ones counted apart."""
+    one, two = UploadFigures(), UploadFigures()
+    one.record(5_000_000, 5_000_300, 2.0, ok=True)
+    two.record(25_000_000, 25_000_300, 8.0, ok=True)
+    two.record(25_000_000, 0, 0.1, ok=False)
+    one.merge(UploadFigures.from_dict(two.to_dict()))
+    block = one.block()
+    assert block["uploads"] == 2 and block["failed"] == 1
+    assert block["sent_bytes"] == 30_000_600 and block["seconds"] == 10.0
+    assert block["mb_per_s"] == 3.0
+    assert block["by_size"]["25000000"]["mb_per_s"] == 3.13
+    assert UploadFigures().block() is None
+
+
+def test_live_thresholds_agree_with_those_judged_on_the_written_summary() -> None:
+    """The web UI's rows (judged on the recorder as it is) equal the report's (judged on the
+    summary it writes): same read endpoint, p95, error rate and failed logins."""
+    profile = Profile(
+        "t", {"locust": {"response_time_p95_ms": 50, "error_rate_percent": 1}}, {}, {}
+    )
+    rec = RunRecorder()
+    rec.start(0)
+    for i in range(40):
+        rec.record("GET /api/sessions/", 0.001 * (i + 1), status=200, at=i / 10)
+        rec.record("probe GET /api/sessions/", 0.9, status=200, at=i / 10)
+    rec.record("GET /api/patients/", None, error_kind="timeout", at=2)
+    rec.record("POST /api/v1/login", 0.2, status=500, error_kind="http_5xx", at=3)
+    live, _ = thresholds(profile, rec, 12.0)
+    written, _ = thresholds(profile, rec.summary(duration_s=5), 12.0)
+    assert live == written
+    by_metric = {r["metric"]: r for r in written}
+    assert by_metric["response_time_p95_ms"]["endpoint"] == "GET /api/sessions/"
+    assert by_metric["response_time_p95_ms"]["actual"] == pytest.approx(38.0, abs=0.05)
+    assert by_metric["error_rate_percent"]["actual"] == round(100 * 2 / 82, 4)
+    assert by_metric["failed_logins"]["actual"] == 1

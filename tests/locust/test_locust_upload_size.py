@@ -27,6 +27,18 @@ def test_upload_size_mix_sends_large_uploads(backend, tmp_path: Path) -> None:
     assert upload["requests"] >= 1 and upload["failures"] == 0, upload
     exceptions = (tmp_path / "big_exceptions.csv").read_text().strip().splitlines()
     assert exceptions[1:] == [], exceptions[:3]
+    _check_upload_throughput(report["uploads"], upload["requests"])
+
+
+def _check_upload_throughput(block: dict, requests: int) -> None:
+    """The uploads block counts each upload once, with its bytes (a 5 or 12 MB recording plus
+    the multipart envelope) and MB/s as bytes over the upload requests' time."""
+    assert block["uploads"] == requests and block["failed"] == 0, block
+    assert requests * 5e6 < block["sent_bytes"] < requests * 12e6 + requests * 1000, block
+    assert block["mb_per_s"] > 0
+    assert block["mb_per_s"] == pytest.approx(block["sent_bytes"] / 1e6 / block["seconds"], 0.01)
+    for size, part in (block.get("by_size") or {}).items():
+        assert size in ("5000000", "12000000") and part["uploads"] >= 1, block
 
 
 def test_malformed_upload_size_is_one_line_and_exit_2(backend, tmp_path: Path) -> None:
