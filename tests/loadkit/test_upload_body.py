@@ -88,9 +88,19 @@ def test_client_streams_a_large_upload(backend_factory) -> None:
 
 def test_client_stops_sending_when_refused_mid_body(backend_factory) -> None:
     """Past a lowered MAX_UPLOAD_BYTES the server answers 413 while the body streams; the client
-    stops sending, well short of the body's length."""
+    stops sending, well short of the body's length.
+
+    The server closes after its 413 with body bytes still arriving, so its kernel may answer them
+    with a reset that discards the 413 before the client reads it (status 0; about 1 run in 7
+    here). Each attempt must stop short; one of three must read the 413."""
     backend = backend_factory(MAX_UPLOAD_BYTES="2000000")
     body = StreamedBody(30_000_000, seed=2)
-    status, sent = asyncio.run(_upload(backend.url, *_account(backend), body))
-    assert status == 413
-    assert 2_000_000 <= sent < len(body) / 2
+    account = _account(backend)
+    statuses = []
+    for _ in range(3):
+        status, sent = asyncio.run(_upload(backend.url, *account, body))
+        statuses.append(status)
+        assert status in (0, 413) and 2_000_000 <= sent < len(body) / 2, (status, sent)
+        if status == 413:
+            break
+    assert 413 in statuses, statuses
