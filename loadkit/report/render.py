@@ -155,13 +155,39 @@ def endpoint_lines(report: Mapping[str, Any]) -> list[str]:
     return table(["endpoint"] + [label for label, _ in ENDPOINT_FIELDS], rows) if rows else []
 
 
+def persona_lines(report: Mapping[str, Any]) -> list[str]:
+    """Each persona's (or probe's) figures, when more than one sent requests."""
+    personas = report.get("personas") or {}
+    if len(personas) < 2:
+        return []
+    fields = (*ENDPOINT_FIELDS, ("req/s", "requests_per_second"))
+    rows = [[name] + [stats.get(k) for _, k in fields] for name, stats in personas.items()]
+    return ["By persona:", ""] + table(["persona"] + [label for label, _ in fields], rows)
+
+
+def upload_lines(report: Mapping[str, Any]) -> list[str]:
+    """Upload throughput (bytes and decimal MB/s), in total and per size of a mix."""
+    uploads = report.get("uploads") or {}
+    if not uploads.get("uploads") and not uploads.get("failed"):
+        return []
+    keys = ("uploads", "failed", "sent_bytes", "seconds", "mb_per_s")
+    lines = _kv_line("Uploads", uploads, keys)
+    rows = [[size] + [t.get(k) for k in keys[2:]] + [t.get("uploads")]
+            for size, t in (uploads.get("by_size") or {}).items()]  # fmt: skip
+    if len(rows) > 1:
+        lines += table(["size bytes", "sent_bytes", "seconds", "mb_per_s", "uploads"], rows)
+    if uploads.get("measured"):
+        lines += [f"({uploads['measured']})", ""]
+    return lines
+
+
 def error_lines(report: Mapping[str, Any]) -> list[str]:
-    """The first few recorded errors."""
+    """The first few distinct errors, each with how often it occurred."""
     errors = (report.get("errors") or [])[:ERROR_SAMPLES_SHOWN]
     if not errors:
         return []
-    keys = ("time", "endpoint", "kind", "status", "message")
-    return [f"First {len(errors)} errors:", ""] + table(
+    keys = ("time", "endpoint", "kind", "status", "count", "message")
+    return [f"First {len(errors)} distinct errors:", ""] + table(
         keys, [[e.get(k) for k in keys] for e in errors]
     )
 
@@ -187,7 +213,8 @@ def scenario_section(
     lines += _kv_line(
         "Run", report, ("tool", "started_at", "duration_seconds", "warmup_seconds", "interrupted")
     )
-    lines += thresholds_lines(report) + endpoint_lines(report)
+    lines += thresholds_lines(report) + endpoint_lines(report) + persona_lines(report)
+    lines += upload_lines(report)
     lines += _kv_line("Status codes", report.get("status_codes") or {})
     lines += _kv_line("Errors by kind", report.get("errors_by_kind") or {})
     lines += _kv_line("Late starts", report, ("late_starts",))

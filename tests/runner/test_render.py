@@ -216,3 +216,32 @@ def test_charts_dir_option_and_regeneration_command(tmp_path: Path) -> None:
     assert f"`python -m loadkit.render {run_dir} --output {out} --charts-dir {pngs}`" in text
     assert (pngs / "one_latency.png").is_file() and "](img/one_latency.png)" in text
     assert not (run_dir / "charts").exists()
+
+
+def test_personas_uploads_and_error_counts_are_rendered(tmp_path: Path) -> None:
+    """A recorder fed by two personas, with a repeated error, and an uploads block: report.md shows
+    a row per persona with the recorder's counts, the upload MB/s and each error's count."""
+    from loadkit.measure.recording import RunRecorder
+    from loadkit.measure.upload_figures import UploadFigures
+
+    rec = RunRecorder()
+    rec.start()
+    for i in range(30):
+        rec.record("GET /api/sessions/", 0.004 + i / 10_000, status=200,
+                   persona="RealisticTherapist")  # fmt: skip
+    for _ in range(3):
+        rec.record("probe GET /api/sessions/", 0.002, status=500, error_kind="http_5xx",
+                   message="server error", persona="RateLimitProber")  # fmt: skip
+    uploads = UploadFigures()
+    uploads.record(5_000_000, 5_000_000, 0.5, ok=True)
+    summary = rec.summary(duration_s=10.0)
+    report = {"schema": "therapybridge-loadtest/1", "test_name": "locust_all", "passed": False,
+              **summary, "uploads": uploads.block()}  # fmt: skip
+    (tmp_path / "locust_all.json").write_text(json.dumps(report))
+    text = render.render(tmp_path)[0].read_text()
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.count("|") > 8}
+    assert "| 30 | 0 |" in rows["RealisticTherapist"] and "| 3 | 3 |" in rows["RateLimitProber"]
+    mb_per_s = uploads.block()["mb_per_s"]
+    assert f"mb_per_s {mb_per_s:g}" in text or f"mb_per_s {mb_per_s}" in text, text
+    error_row = next(line for line in text.splitlines() if "server error" in line)
+    assert "| 3 |" in error_row
