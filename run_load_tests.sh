@@ -188,6 +188,9 @@ make_run_dir() { # loadkit's one run-folder maker (report/run_folder.py), with t
     export LOADTEST_RUN_DIR="$RUN"
 }
 
+# A log that may carry a request is created readable by the user alone (umask, not chmod after).
+private_file() { (umask 077 && : >>"$1") || true; }
+
 # shield CMD...: run CMD in the foreground in its own process group, out of a Ctrl-C's reach (the
 # trap runs once it is done), so a record being written is finished, never cut halfway.
 shield() { "$PY" "$HELPER" exec -- "$@" </dev/null; }
@@ -224,6 +227,7 @@ start_backend() {
     # LOADTEST_DATABASE_URL (never DATABASE_URL, which may name a real database) picks PostgreSQL.
     local database="${LOADTEST_DATABASE_URL:-sqlite:///$RUN/therapybridge.db}"
     local -a settings=(DATABASE_URL="$database" UPLOAD_DIR="$RUN/uploads")
+    private_file "$RUN/server.log"
     env "${settings[@]}" "$PY" -m reference_backend --host 127.0.0.1 --port "$port" \
         >"$RUN/server.log" 2>&1 </dev/null &
     SERVER_PID=$!
@@ -361,6 +365,7 @@ run_pytest_once() {
     pytest_command junit.xml "$@"
     local rc=0
     mkdir -p "$RUN/logs"
+    private_file "$RUN/logs/pytest.log"
     # tee -i: a Ctrl-C must not end the copy (the child would lose its output and its report)
     run_child "${CMD[@]}" > >(tee -i "$RUN/logs/pytest.log") 2>&1 || rc=$?
     LOAD_CODE="$(tool_code "$rc")"
@@ -423,6 +428,7 @@ run_all() {
         # The scenario processes share the token cache and the run's account rotation (files), so
         # no account logs in twice and each scenario takes accounts the one before did not use.
         # Each one's output goes to logs/; the terminal gets one line per scenario.
+        private_file "$RUN/logs/scenario-$i.log"
         run_child "${CMD[@]}" >"$RUN/logs/scenario-$i.log" 2>&1 || rc=$?
         printf '[%d/%d] %s: %s\n' "$i" "${#NODE_IDS[@]}" "$node" \
             "$(shield "$PY" "$HELPER" scenario-done "$RUN" "$node" "$rc" "$RUN/logs/scenario-$i.log")"
