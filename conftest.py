@@ -85,6 +85,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if host and not config.getoption("--yes") and not is_loopback(host):
         pytest.exit(targeting.confirm_message(host), returncode=2)
     _token_options(config)
+    from loadkit.report import ending
+
+    ending.install()  # SIGTERM and SIGHUP end the run as Ctrl-C does: every report is written
     if not 0 <= config.getoption("--metrics-port") <= 65535:
         pytest.exit("--metrics-port must be a port number (1-65535)", returncode=2)
     if not hasattr(config, "workerinput"):

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from loadkit.measure.recording import RunRecorder
 from loadkit.measure.values import iso_utc
-from loadkit.report import distribution, scenario_verdict
+from loadkit.report import distribution, ending, scenario_verdict
 from loadkit.report.environment import environment_info
 
 SCHEMA = "therapybridge-loadtest/1"
@@ -152,6 +152,7 @@ def build_report(
         "duration_seconds": round(duration_s, 3),
         "warmup_seconds": warmup_s,
         "interrupted": interrupted,
+        "ended": ending.of(interrupted),  # completed, SIGINT, SIGTERM, SIGHUP (report/ending)
         "target": target,
         "profile": profile,
         "parameters": dict(parameters),

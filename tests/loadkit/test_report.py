@@ -24,6 +24,7 @@ SCHEMA_FIELDS = [
     "duration_seconds",
     "warmup_seconds",
     "interrupted",
+    "ended",
     "target",
     "profile",
     "parameters",
