@@ -28,7 +28,7 @@ from loadkit.locust_plugin.options import (
 from loadkit.locust_plugin.run import LocustRun
 from loadkit.locust_plugin.run_report import final_csv, report_name, run_parameters, write_report
 from loadkit.locust_plugin.state import DATA_KEY, EXIT_FAILED, STATE, WORKER_REPORT_WAIT_S, logger
-from loadkit.report import ending
+from loadkit.report import ending, run_lock
 from loadkit.report.run_folder import run_dir
 from loadkit.report.server_profile import write_profile
 from loadkit.verdicts.slo import TargetsError, load_profile
@@ -103,6 +103,15 @@ def _hang_up() -> None:
     """SIGHUP: note it, then end the run as SIGTERM does (a second SIGHUP: nothing more)."""
     if ending.note("SIGHUP"):
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _join_run_lock(host: str) -> None:
+    """Register the run against its target (report/run_lock); warn of the runs going on now."""
+    if STATE.directory is None or not host:
+        return
+    others = run_lock.join(host, STATE.directory)
+    if others:
+        logger.warning("%s", run_lock.describe(others))
 
 
 @events.request.add_listener
@@ -184,6 +193,7 @@ def on_test_start(environment: object, **_kw: object) -> None:
         gevent.spawn(runner.stop)
         return
     STATE.parameters = run_parameters(environment)
+    _join_run_lock(host)
     STATE.run.begin(monitors=_monitors(environment))
     _start_profile(environment)
 
@@ -246,6 +256,7 @@ def on_quitting(environment: object, **_kw: object) -> None:
         if interrupted:
             environment.process_exit_code = EXIT_FAILED
     run.finalized = True
+    run_lock.leave()
     final_csv()
 
 

@@ -5,7 +5,8 @@ is whole, interrupted, and says which signal (``ended``), and report.md rendered
 says the same. The runner: SIGTERM and SIGHUP reach its child once, and run.json (``ended``,
 ``verdicts``) and report.md agree; a SIGHUP comes with its terminal gone (a pseudo-terminal whose
 master side is closed), as when a terminal window is closed. A reference backend the runner started
-that dies mid-run is named in run.json and report.md. Every wait is bounded.
+that dies mid-run is named in run.json and report.md. Two runs at once against one target (pytest
+and Locust, run directly) both name the other in their JSON and report.md. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -224,3 +225,24 @@ def _backend_pid(tmp_path: Path) -> int:
     wait_until(found, 60, "the runner's backend")
     (info,) = tmp_path.glob("results/*/run.json")
     return int(json.loads(info.read_text())["server"].rsplit("pid ", 1)[1])
+
+
+def test_two_direct_runs_against_one_target_both_say_so(reference, background) -> None:
+    """pytest and Locust run directly, at once, against one backend: each JSON report names the
+    other's run folder in ``concurrent_runs`` and report.md rendered from each folder says so."""
+    backend = reference()
+    locust = background(_locust_db_pool(backend.url, "12s"))
+    wait_until(lambda: talks_to(locust.proc.pid, backend.port), 60, "Locust's first connection")
+    suite = background(_pytest_sustained(backend.url))
+    done_suite, done_locust = suite.wait(90), locust.wait(90)
+    assert "Traceback" not in done_suite.output + done_locust.output
+    folders = _run_dirs(done_locust.results)
+    by_tool = {p.name.rsplit("_", 1)[-1]: p for p in folders}
+    assert set(by_tool) == {"locust", "pytest"}, folders
+    for tool, name, other in (("locust", "locust_db_pool.json", "pytest"),
+                              ("pytest", "sustained_load.json", "locust")):  # fmt: skip
+        report = json.loads((by_tool[tool] / name).read_text(encoding="utf-8"))
+        assert report["concurrent_runs"] == [str(by_tool[other])], report["concurrent_runs"]
+        text = _rendered(by_tool[tool])
+        assert "| concurrent runs |" in text and str(by_tool[other]) in text
+        assert "include the other's load" in text

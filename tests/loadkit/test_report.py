@@ -51,6 +51,7 @@ SCHEMA_FIELDS = [
     "verdict",
     "reason",
     "environment",
+    "concurrent_runs",
 ]
 TIMESERIES_FIELDS = [
     "t",
