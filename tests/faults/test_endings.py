@@ -231,16 +231,17 @@ def test_two_direct_runs_against_one_target_both_say_so(reference, background) -
     """pytest and Locust run directly, at once, against one backend: each JSON report names the
     other's run folder in ``concurrent_runs`` and report.md rendered from each folder says so."""
     backend = reference()
-    locust = background(_locust_db_pool(backend.url, "12s"))
+    locust = background(_locust_db_pool(backend.url, "10s"))
     wait_until(lambda: talks_to(locust.proc.pid, backend.port), 60, "Locust's first connection")
-    suite = background(_pytest_sustained(backend.url))
+    suite = background(suite_command("pytest_load_test.py", "-k", "concurrent_sessions", "--host",
+                                     backend.url, "--profile", "faults"))  # fmt: skip
     done_suite, done_locust = suite.wait(90), locust.wait(90)
     assert "Traceback" not in done_suite.output + done_locust.output
     folders = _run_dirs(done_locust.results)
     by_tool = {p.name.rsplit("_", 1)[-1]: p for p in folders}
     assert set(by_tool) == {"locust", "pytest"}, folders
     for tool, name, other in (("locust", "locust_db_pool.json", "pytest"),
-                              ("pytest", "sustained_load.json", "locust")):  # fmt: skip
+                              ("pytest", "concurrent_sessions.json", "locust")):  # fmt: skip
         report = json.loads((by_tool[tool] / name).read_text(encoding="utf-8"))
         assert report["concurrent_runs"] == [str(by_tool[other])], report["concurrent_runs"]
         text = _rendered(by_tool[tool])
