@@ -87,7 +87,9 @@ def release(root: Path, target: str, run_dir: Path, pid: int | None = None) -> l
             _append(handle, "end", pid, str(run_dir))
     if mine is None:
         return []
-    return _others([r for r in runs.values() if r.overlaps(mine.started, None)], str(run_dir))
+    # A second release (the runner's exit trap) keeps the first one's end: later runs never count.
+    overlapped = [r for r in runs.values() if r.overlaps(mine.started, mine.ended)]
+    return _others(overlapped, str(run_dir))
 
 
 def _others(runs: list[Run], run_dir: str) -> list[Run]:
