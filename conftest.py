@@ -85,6 +85,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if host and not config.getoption("--yes") and not is_loopback(host):
         pytest.exit(targeting.confirm_message(host), returncode=2)
     _token_options(config)
+    from loadkit.report import ending
+
+    ending.install()  # SIGTERM and SIGHUP end the run as Ctrl-C does: every report is written
     if not 0 <= config.getoption("--metrics-port") <= 65535:
         pytest.exit("--metrics-port must be a port number (1-65535)", returncode=2)
     if not hasattr(config, "workerinput"):
@@ -230,6 +233,7 @@ def live_metrics(request: pytest.FixtureRequest):
 @pytest.fixture(scope="session")
 def target(pytestconfig: pytest.Config, run_folder: Path, profile) -> targeting.Target:
     """The system under test: --host, or the shared reference backend; checked reachable."""
+    from loadkit.report import run_lock
     from loadkit.suite import shared_backend
 
     options = targeting.Options.from_config(pytestconfig)
@@ -246,10 +250,22 @@ def target(pytestconfig: pytest.Config, run_folder: Path, profile) -> targeting.
         problem = targeting.preflight(chosen)
         if problem:
             pytest.exit(problem, returncode=2)
+        _join_run_lock(pytestconfig, chosen.url, run_folder)
         yield chosen
     finally:
+        run_lock.leave()
         if not options.host:
             shared_backend.release(state_dir)
+
+
+def _join_run_lock(config: pytest.Config, url: str, run_folder: Path) -> None:
+    """Register the run against its target (report/run_lock): runs going on now are warned of,
+    and every report names the runs that overlapped it (``concurrent_runs``)."""
+    from loadkit.report import run_lock
+
+    others, say = run_lock.join(url, run_folder), _terminal_line(config)
+    if others and say is not None:
+        say(f"warning: {run_lock.describe(others)}")
 
 
 @pytest.fixture(scope="session")

@@ -188,6 +188,9 @@ make_run_dir() { # loadkit's one run-folder maker (report/run_folder.py), with t
     export LOADTEST_RUN_DIR="$RUN"
 }
 
+# A log that may carry a request is created readable by the user alone (umask, not chmod after).
+private_file() { (umask 077 && : >>"$1") || true; }
+
 # shield CMD...: run CMD in the foreground in its own process group, out of a Ctrl-C's reach (the
 # trap runs once it is done), so a record being written is finished, never cut halfway.
 shield() { "$PY" "$HELPER" exec -- "$@" </dev/null; }
@@ -224,8 +227,10 @@ start_backend() {
     # LOADTEST_DATABASE_URL (never DATABASE_URL, which may name a real database) picks PostgreSQL.
     local database="${LOADTEST_DATABASE_URL:-sqlite:///$RUN/therapybridge.db}"
     local -a settings=(DATABASE_URL="$database" UPLOAD_DIR="$RUN/uploads")
-    env "${settings[@]}" "$PY" -m reference_backend --host 127.0.0.1 --port "$port" \
-        >"$RUN/server.log" 2>&1 </dev/null &
+    private_file "$RUN/server.log"
+    # SIGHUP ignored: a closed terminal ends the run (its reports written), not the target under it
+    (trap '' HUP && exec env "${settings[@]}" "$PY" -m reference_backend --host 127.0.0.1 \
+        --port "$port") >"$RUN/server.log" 2>&1 </dev/null &
     SERVER_PID=$!
     local described="SQLite file $RUN/therapybridge.db (fresh)"
     [[ -z "${LOADTEST_DATABASE_URL:-}" ]] || described="${database%%:*} database from LOADTEST_DATABASE_URL"
@@ -235,10 +240,18 @@ start_backend() {
         fail 2 "run_load_tests.sh: the reference backend did not start; see $RUN/server.log"
 }
 
+TARGET_DIED=()
 stop_backend() {
     [[ -n "$SERVER_PID" ]] || return 0
     local pid="$SERVER_PID" i
     SERVER_PID=""
+    if ! kill -0 "$pid" 2>/dev/null || [[ "$(ps -o stat= -p "$pid" 2>/dev/null)" == Z* ]]; then
+        local code=0
+        wait "$pid" 2>/dev/null || code=$?
+        TARGET_DIED=(target_died="the reference backend (pid $pid) exited during the run, exit code $code")
+        warn "${TARGET_DIED[0]#target_died=}; see $RUN/server.log"
+        return 0
+    fi
     kill -TERM "$pid" 2>/dev/null || return 0
     for ((i = 0; i < 100; i++)); do
         kill -0 "$pid" 2>/dev/null || break
@@ -249,16 +262,20 @@ stop_backend() {
 }
 
 # --- running a child so that Ctrl-C reaches it once and its report gets written --------------------
-CHILD="" RUN="" LOAD_STARTED=0 ENDING=0 LAST_SIGNAL=0
+# SIGTERM and SIGHUP (terminal closed) end a run as Ctrl-C does: the signal goes on to the child
+# once, the reports are written, report.md is rendered, run.json says `ended` (exit 130 for all).
+CHILD="" RUN="" LOAD_STARTED=0 ENDING=0 LAST_SIGNAL=0 ENDED="" HUNG_UP=0
 # shellcheck disable=SC2317  # invoked by trap
-on_interrupt() { # every path returns 0: under set -e a failing trap action ends the script
-    local now="${EPOCHREALTIME//[.,]/}"
+on_interrupt() { # on_interrupt SIGNAL; every path returns 0: under set -e a failing trap ends the script
+    local signal="${1:-INT}" now="${EPOCHREALTIME//[.,]/}"
+    [[ "$signal" != HUP ]] || { HUNG_UP=1 && detach_terminal; }
     # One Ctrl-C can arrive twice (the terminal's and `timeout`'s forwarded copy): within 1 s, once.
     [[ "$INTERRUPTED" == 1 ]] && ((now - LAST_SIGNAL < 1000000)) && return 0
     LAST_SIGNAL="$now"
+    [[ -n "$ENDED" ]] || ENDED="SIG$signal"
     if [[ "$ENDING" == 1 ]]; then # the load is over: let report.md and run.json be finished
         INTERRUPTED=1
-        printf '\n%sinterrupted: finishing report.md and run.json, then exit 130%s\n' "$YELLOW" "$RESET" >&2
+        printf '\n%s%s: finishing report.md and run.json, then exit 130%s\n' "$YELLOW" "$(ended_word)" "$RESET" >&2
         return 0
     fi
     if [[ "$INTERRUPTED" == 1 && -n "$CHILD" ]]; then
@@ -269,9 +286,26 @@ on_interrupt() { # every path returns 0: under set -e a failing trap action ends
     fi
     INTERRUPTED=1
     [[ -n "$CHILD" ]] || return 0
-    printf '\n%sinterrupted: stopping the load, waiting for its report%s\n' "$YELLOW" "$RESET" >&2
-    kill -INT -- "-$CHILD" 2>/dev/null || kill -INT "$CHILD" 2>/dev/null || true
+    printf '\n%s%s: stopping the load, waiting for its report%s\n' "$YELLOW" "$(ended_word)" "$RESET" >&2
+    kill "-$signal" -- "-$CHILD" 2>/dev/null || kill "-$signal" "$CHILD" 2>/dev/null || true
 }
+# shellcheck disable=SC2317  # invoked by trap
+ended_word() { # how the run is ending, for the terminal
+    case "$ENDED" in
+        SIGTERM) echo "terminated (SIGTERM)" ;;
+        SIGHUP) echo "terminal closed (SIGHUP)" ;;
+        *) echo "interrupted" ;;
+    esac
+}
+# shellcheck disable=SC2317  # invoked by trap
+detach_terminal() { # the terminal is gone: our output goes to the run folder's log from now on
+    [[ -n "$RUN" && -d "$RUN" ]] || { exec >/dev/null 2>&1; return 0; }
+    mkdir -p "$RUN/logs" 2>/dev/null || true
+    private_file "$RUN/logs/runner.log"
+    exec >>"$RUN/logs/runner.log" 2>&1 || exec >/dev/null 2>&1
+}
+# A redirection around run_child is undone when it returns: detach again after a hang-up there.
+after_child() { [[ "$HUNG_UP" == 0 ]] || detach_terminal; }
 # shellcheck disable=SC2317  # invoked by trap
 cleanup() { # stop the backend; drop a run folder that a pre-flight failure left with nothing in it
     stop_backend
@@ -281,7 +315,9 @@ cleanup() { # stop the backend; drop a run folder that a pre-flight failure left
         rmdir "$RUN" 2>/dev/null || true
     fi
 }
-trap on_interrupt INT TERM
+trap 'on_interrupt INT' INT
+trap 'on_interrupt TERM' TERM
+trap 'on_interrupt HUP' HUP
 trap cleanup EXIT
 
 run_child() { # run_child CMD...: returns the command's exit code; waits through an interrupt
@@ -353,6 +389,7 @@ run_locust() {
     locust_command
     local rc=0
     run_child "${CMD[@]}" || rc=$?
+    after_child
     LOAD_CODE="$(tool_code "$rc")"
 }
 
@@ -361,8 +398,11 @@ run_pytest_once() {
     pytest_command junit.xml "$@"
     local rc=0
     mkdir -p "$RUN/logs"
+    private_file "$RUN/logs/pytest.log"
     # tee -i: a Ctrl-C must not end the copy (the child would lose its output and its report)
-    run_child "${CMD[@]}" > >(tee -i "$RUN/logs/pytest.log") 2>&1 || rc=$?
+    # and a closed terminal must not end it either (SIGHUP ignored: the child's output still lands)
+    run_child "${CMD[@]}" > >(trap '' HUP && exec tee -i "$RUN/logs/pytest.log") 2>&1 || rc=$?
+    after_child
     LOAD_CODE="$(tool_code "$rc")"
     # Scenarios without a report (never started, or stopped by a second Ctrl-C) -> run.json.
     [[ "$rc" == 0 ]] || record_not_run "$rc" "$RUN/logs/pytest.log" "$@"
@@ -423,7 +463,9 @@ run_all() {
         # The scenario processes share the token cache and the run's account rotation (files), so
         # no account logs in twice and each scenario takes accounts the one before did not use.
         # Each one's output goes to logs/; the terminal gets one line per scenario.
+        private_file "$RUN/logs/scenario-$i.log"
         run_child "${CMD[@]}" >"$RUN/logs/scenario-$i.log" 2>&1 || rc=$?
+        after_child
         printf '[%d/%d] %s: %s\n' "$i" "${#NODE_IDS[@]}" "$node" \
             "$(shield "$PY" "$HELPER" scenario-done "$RUN" "$node" "$rc" "$RUN/logs/scenario-$i.log")"
         rc="$(tool_code "$rc")"
@@ -508,7 +550,9 @@ main() {
     ENDING=1 # from here on a Ctrl-C only makes the exit 130: report.md and run.json get written
     stop_backend
     lock release
-    info load_exit_code="$LOAD_CODE" interrupted="$INTERRUPTED"
+    info load_exit_code="$LOAD_CODE" interrupted="$INTERRUPTED" ended="${ENDED:-completed}" \
+        "${TARGET_DIED[@]}"
+    shield "$PY" "$HELPER" verdicts "$RUN" || warn "could not write the verdicts into run.json"
     render_report
     local code
     code="$(final_code)"

@@ -12,10 +12,11 @@
     accounts FILE                0 when FILE is a usable accounts file, else one line and 2
     scenario-done RUN NODE CODE LOG   the scenario's verdict line; not run -> run.json scenarios
     lock register|release ROOT TARGET RUN --pid P   other runs against TARGET -> run.json, stderr
+    verdicts RUN                 every scenario's verdict (the rows report.md lists) -> run.json
     section FILE HEADING         print the "## HEADING" section of a Markdown file
 
 Runs on the system python3 too (before the virtual environment exists); tags and check-tags need
-nothing else, accounts/scenario-done/lock import loadkit (run them with the venv's python).
+nothing else, accounts/scenario-done/lock/verdicts import loadkit (run them with the venv's python).
 """
 
 from __future__ import annotations
@@ -221,6 +222,18 @@ def lock(action: str, root: Path, target: str, run: Path, pid: int) -> int:
     return 0
 
 
+def record_verdicts(run: Path) -> int:
+    """Write ``verdicts`` {scenario: verdict} into run.json: the rows report.md's Verdicts lists
+    (the reports', then the not-run ones), so the two agree however the run ended."""
+    from loadkit.report import not_run, render_verdicts
+
+    info = not_run.read_info(run / "run.json")
+    rows = render_verdicts.verdict_rows(run_folder.load_reports(run), info)
+    info["verdicts"] = {row["test_name"]: row["verdict"] for row in rows}
+    not_run.write_atomic(run / "run.json", info)
+    return 0
+
+
 def markdown_section(file: Path, heading: str) -> int:
     """Print the first section whose "## " heading starts with ``heading`` (nothing: none)."""
     try:
@@ -265,6 +278,7 @@ def parser() -> argparse.ArgumentParser:
     for name, kind in (("root", Path), ("target", str), ("run", Path)):
         locking.add_argument(name, type=kind)
     locking.add_argument("--pid", type=int, required=True)
+    sub.add_parser("verdicts").add_argument("run", type=Path)
     section = sub.add_parser("section")
     section.add_argument("file", type=Path)
     section.add_argument("heading")
@@ -315,6 +329,8 @@ def dispatch_loadkit(args: argparse.Namespace) -> int:
         return lock(args.action, args.root, args.target, args.run, args.pid)
     if args.command == "section":
         return markdown_section(args.file, args.heading)
+    if args.command == "verdicts":
+        return record_verdicts(args.run)
     return exec_command(args.argv)
 
 

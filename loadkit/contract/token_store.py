@@ -88,12 +88,12 @@ def read_json(path: Path) -> dict:
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` atomically, readable by the user alone (0600)."""
+    """Write ``data`` atomically, readable by the user alone: created 0600 (never chmod after)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    temporary.unlink(missing_ok=True)  # a crashed writer's leftover; O_EXCL: never through a link
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(data, handle)
-    os.chmod(temporary, 0o600)
     os.replace(temporary, path)
 
 

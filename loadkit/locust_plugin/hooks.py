@@ -3,6 +3,8 @@ at stop and quit, the exit code, the web UI."""
 
 from __future__ import annotations
 
+import os
+import signal
 from urllib.parse import urlsplit
 
 import gevent
@@ -28,6 +30,7 @@ from loadkit.locust_plugin.run import LocustRun
 from loadkit.locust_plugin.run_report import final_csv, report_name, run_parameters, write_report
 from loadkit.locust_plugin.state import DATA_KEY, EXIT_FAILED, STATE, WORKER_REPORT_WAIT_S, logger
 from loadkit.measure.send import record_locust
+from loadkit.report import ending, run_lock
 from loadkit.report.run_folder import run_dir
 from loadkit.report.server_profile import write_profile
 from loadkit.verdicts.slo import TargetsError, load_profile
@@ -61,6 +64,7 @@ def on_init(environment: object, runner: object, web_ui: object = None, **_kw: o
         return
     STATE.environment = environment
     is_worker = isinstance(runner, WorkerRunner)
+    _note_endings(is_worker)
     if not is_worker:
         check_host(environment, options)
     try:
@@ -86,6 +90,31 @@ def on_init(environment: object, runner: object, web_ui: object = None, **_kw: o
         webui.install(environment, lambda: STATE.run)
     if environment.host and not host_problem(environment.host):
         STATE.run.prime_canary(environment.host)  # idle p99 now, while nothing runs
+
+
+def _note_endings(is_worker: bool) -> None:
+    """SIGTERM is Locust's own shutdown (the report says "SIGTERM"); SIGHUP (terminal closed)
+    takes the same way. Workers ignore SIGHUP: their master quits them."""
+    if is_worker:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        return
+    gevent.signal_handler(signal.SIGTERM, ending.note, "SIGTERM")
+    gevent.signal_handler(signal.SIGHUP, _hang_up)
+
+
+def _hang_up() -> None:
+    """SIGHUP: note it, then end the run as SIGTERM does (a second SIGHUP: nothing more)."""
+    if ending.note("SIGHUP"):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _join_run_lock(host: str) -> None:
+    """Register the run against its target (report/run_lock); warn of the runs going on now."""
+    if STATE.directory is None or not host:
+        return
+    others = run_lock.join(host, STATE.directory)
+    if others:
+        logger.warning("%s", run_lock.describe(others))
 
 
 @events.request.add_listener
@@ -151,6 +180,7 @@ def on_test_start(environment: object, **_kw: object) -> None:
         gevent.spawn(runner.stop)
         return
     STATE.parameters = run_parameters(environment)
+    _join_run_lock(host)
     STATE.run.begin(monitors=_monitors(environment))
     _start_profile(environment)
 
@@ -213,6 +243,7 @@ def on_quitting(environment: object, **_kw: object) -> None:
         if interrupted:
             environment.process_exit_code = EXIT_FAILED
     run.finalized = True
+    run_lock.leave()
     final_csv()
 
 

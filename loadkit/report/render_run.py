@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from loadkit.report import ending, run_lock
 from loadkit.report.markdown import table
 from loadkit.report.render_verdicts import verdict_count, verdict_rows
 from loadkit.watch.loopback import is_loopback
@@ -57,9 +58,23 @@ def run_section(run_dir: Path, reports: Sequence[Mapping], info: Mapping) -> lis
     ]
     if info.get("load_exit_code") is not None:
         rows.append(("load step exit code", info.get("load_exit_code")))
-    if info.get("concurrent_note"):  # loadkit.report.run_lock, through the runner
-        rows.append(("concurrent runs", f"**{info['concurrent_note']}**"))
+    rows += ending_rows(reports, info)
     return ["## Run", ""] + table(("", ""), [r for r in rows if r[1] is not None])
+
+
+def ending_rows(reports: Sequence[Mapping], info: Mapping) -> list[tuple[str, Any]]:
+    """How the run ended (run.json's ``ended``, else the reports'), a target that died during it,
+    and the other runs against the target that overlapped it (run.json's, else the reports')."""
+    endings = [info["ended"]] if info.get("ended") else _common(reports, "ended")
+    endings = [e for e in endings if e != ending.COMPLETED] or endings
+    rows = [("ended", "; ".join(ending.describe(e) for e in endings) or None)]
+    rows.append(("target died", f"**{info['target_died']}**" if info.get("target_died") else None))
+    note = info.get("concurrent_note")
+    if not note:
+        folders = sorted({str(d) for r in reports for d in r.get("concurrent_runs") or []})
+        note = run_lock.describe([run_lock.Run(0, d, 0.0) for d in folders]).replace(" (pid 0)", "")
+    rows.append(("concurrent runs", f"**{note}**" if note else None))
+    return rows
 
 
 def _server_on_this_machine(report: Mapping[str, Any]) -> bool:

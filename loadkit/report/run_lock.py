@@ -10,6 +10,11 @@ each report says so.
 
     others = run_lock.register(root, target, run_dir)   # the runs going on now
     overlapped = run_lock.release(root, target, run_dir)  # every run that overlapped this one
+
+Entries are per process: the runner and the pytest or Locust processes it starts register the one
+run folder under their own pids, and runs are "other" when their folders differ. `join`, `leave`
+and `overlapping` are the in-process form (pytest's session, Locust's hooks): the registration is
+remembered, so a report written at any moment can name the runs that overlapped it so far.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ def register(root: Path, target: str, run_dir: Path, pid: int | None = None) -> 
         runs = _read(handle)
         _compact(handle, runs)
         _append(handle, "start", pid, str(run_dir))
-    return [r for r in runs.values() if r.ended is None and r.run_dir != str(run_dir)]
+    return _others([r for r in runs.values() if r.ended is None], str(run_dir))
 
 
 def release(root: Path, target: str, run_dir: Path, pid: int | None = None) -> list[Run]:
@@ -77,13 +82,62 @@ def release(root: Path, target: str, run_dir: Path, pid: int | None = None) -> l
     pid = os.getpid() if pid is None else pid
     with _locked(log_path(root, target)) as handle:
         runs = _read(handle)
-        mine = runs.get(str(run_dir))
+        mine = runs.get((str(run_dir), pid))
         if mine is not None and mine.ended is None:
             _append(handle, "end", pid, str(run_dir))
     if mine is None:
         return []
+    # A second release (the runner's exit trap) keeps the first one's end: later runs never count.
+    overlapped = [r for r in runs.values() if r.overlaps(mine.started, mine.ended)]
+    return _others(overlapped, str(run_dir))
+
+
+def _others(runs: list[Run], run_dir: str) -> list[Run]:
+    """The runs of other folders, one per folder (its first process), in start order."""
+    found: dict[str, Run] = {}
+    for run in sorted(runs, key=lambda r: r.started):
+        if run.run_dir != run_dir:
+            found.setdefault(run.run_dir, run)
+    return list(found.values())
+
+
+_joined: tuple[Path, str, Path] | None = None  # this process's registration (root, target, run)
+
+
+def join(target: str, run_dir: Path) -> list[Run]:
+    """Register this process's run (results root: the run folder's parent) and remember it."""
+    global _joined
+    joined = (Path(run_dir).parent, target, Path(run_dir))
+    if joined == _joined:
+        return []  # registered already (a second test of one Locust web UI)
+    _joined = joined
+    return register(*joined)
+
+
+def leave() -> list[Run]:
+    """Release this process's registration (nothing when none): the runs that overlapped it."""
+    global _joined
+    joined, _joined = _joined, None
+    return release(*joined) if joined else []
+
+
+def overlapping() -> list[str]:
+    """The folders of the other runs that overlapped this process's run so far (read only)."""
+    if _joined is None:
+        return []
+    root, target, run_dir = _joined
+    path = log_path(root, target)
+    if not path.exists():
+        return []
+    with _locked(path) as handle:
+        runs = _read(handle)
+    mine = runs.get((str(run_dir), os.getpid()))
+    if mine is None:
+        return []
     return [
-        r for r in runs.values() if r.run_dir != str(run_dir) and r.overlaps(mine.started, None)
+        r.run_dir
+        for r in _others(list(runs.values()), str(run_dir))
+        if r.overlaps(mine.started, None)
     ]
 
 
@@ -116,30 +170,31 @@ def _append(handle, event: str, pid: int, run_dir: str) -> None:
     os.fsync(handle.fileno())
 
 
-def _read(handle) -> dict[str, Run]:
-    """The runs in the log by run folder; a run whose pid died counts as ended at its start."""
+def _read(handle) -> dict[tuple[str, int], Run]:
+    """The runs in the log by (folder, pid); a run whose pid died counts as ended at its start."""
     handle.seek(0)
-    runs: dict[str, Run] = {}
+    runs: dict[tuple[str, int], Run] = {}
     for line in handle.read().splitlines():
         try:
             record = json.loads(line)
             pid, folder, at = int(record["pid"]), str(record["run_dir"]), float(record["at"])
         except (ValueError, KeyError, TypeError):
             continue
+        key = (folder, pid)
         if record.get("event") == "start":
-            runs[folder] = Run(pid, folder, at)
-        elif folder in runs:
-            runs[folder] = Run(pid, folder, runs[folder].started, at)
+            runs[key] = Run(pid, folder, at)
+        elif key in runs:
+            runs[key] = Run(pid, folder, runs[key].started, at)
     now = time.time()
-    for folder, run in list(runs.items()):
+    for key, run in list(runs.items()):
         if run.ended is None and not _alive(run.pid):
-            runs[folder] = Run(run.pid, folder, run.started, run.started)
-        if runs[folder].ended is not None and now - runs[folder].ended > KEEP_SECONDS:
-            del runs[folder]
+            runs[key] = Run(run.pid, run.run_dir, run.started, run.started)
+        if runs[key].ended is not None and now - runs[key].ended > KEEP_SECONDS:
+            del runs[key]
     return runs
 
 
-def _compact(handle, runs: dict[str, Run]) -> None:
+def _compact(handle, runs: dict[tuple[str, int], Run]) -> None:
     """Rewrite the log with only the runs still kept (ended ones past KEEP_SECONDS are gone)."""
     handle.seek(0)
     handle.truncate()

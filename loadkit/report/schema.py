@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from loadkit.measure.recording import RunRecorder
 from loadkit.measure.values import iso_utc
-from loadkit.report import distribution, scenario_verdict
+from loadkit.report import distribution, ending, run_lock, scenario_verdict
 from loadkit.report.environment import environment_info
 
 SCHEMA = "therapybridge-loadtest/1"
@@ -152,6 +152,7 @@ def build_report(
         "duration_seconds": round(duration_s, 3),
         "warmup_seconds": warmup_s,
         "interrupted": interrupted,
+        "ended": ending.of(interrupted),  # completed, SIGINT, SIGTERM, SIGHUP (report/ending)
         "target": target,
         "profile": profile,
         "parameters": dict(parameters),
@@ -161,6 +162,7 @@ def build_report(
         "thresholds": thresholds,
         "passed": all(t.get("passed") is True for t in thresholds) and not interrupted,
         "environment": environment_info(seed=parameters.get("seed")),
+        "concurrent_runs": run_lock.overlapping(),  # other runs against the target meanwhile
         **charts,
     }
     clash = set(extra or {}) & (set(report) | {"verdict", "reason"})

@@ -9,6 +9,7 @@ unavailable, and `Target.resources_reason` says why.
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -100,6 +101,8 @@ def start_reference(*, env: dict[str, str], log_path: Path):
     """Start the reference backend on a free loopback port (reference_backend.process)."""
     from reference_backend.process import start_backend
 
+    # The server's log may carry requests: created readable by the user alone, before it opens it.
+    os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
     return start_backend(env=env, port=0, log_path=log_path)
 
 

@@ -24,6 +24,7 @@ SCHEMA_FIELDS = [
     "duration_seconds",
     "warmup_seconds",
     "interrupted",
+    "ended",
     "target",
     "profile",
     "parameters",
@@ -51,6 +52,7 @@ SCHEMA_FIELDS = [
     "verdict",
     "reason",
     "environment",
+    "concurrent_runs",
 ]
 TIMESERIES_FIELDS = [
     "t",

@@ -62,3 +62,18 @@ def test_target_key_normalises_the_url() -> None:
     assert run_lock.target_key("HTTP://LocalHost/api") == "http://localhost:80"
     assert run_lock.target_key("https://example.test") == "https://example.test:443"
     assert run_lock.target_key("127.0.0.1:8000") == "http://127.0.0.1:8000"
+
+
+def test_processes_of_one_run_are_not_other_runs(tmp_path: Path, sleeper) -> None:
+    """The runner and the pytest or Locust process it starts register one folder under two pids:
+    neither is another run; this process's join / overlapping / leave name only a third run."""
+    mine, other = tmp_path / "run-a", tmp_path / "run-b"
+    run_lock.register(tmp_path, TARGET, mine, pid=sleeper.pid)  # the runner of this run
+    assert run_lock.join(TARGET, mine) == []  # results root: the folder's parent
+    assert run_lock.overlapping() == []
+    run_lock.register(tmp_path, TARGET, other, pid=sleeper.pid)
+    assert run_lock.overlapping() == [str(other)]
+    assert [r.run_dir for r in run_lock.leave()] == [str(other)]
+    assert run_lock.overlapping() == []  # left: nothing to name any more
+    others = run_lock.register(tmp_path, TARGET, tmp_path / "run-c")
+    assert sorted(r.run_dir for r in others) == [str(mine), str(other)]  # the runner still runs

@@ -186,7 +186,15 @@ def test_ctrl_c_under_timeout_leaves_the_report(tmp_path: Path) -> None:
 def test_two_runs_against_one_target_both_say_so(tmp_path: Path) -> None:
     """Two runs at once against one target: both finish (not refused), both run.json files name
     the other run, and both terminals carry the warning."""
-    suite = fake_suite(tmp_path, SLEEPY_SUITE.replace("time.sleep(60)", "time.sleep(4)"))
+    # Each run's load lasts until both runs are loading (bounded), however slow the start-ups.
+    both_loading = (
+        "deadline = time.monotonic() + 60\n"
+        "        while len(list(run.parent.glob('*/started'))) < 2:\n"
+        "            assert time.monotonic() < deadline\n"
+        "            time.sleep(0.1)\n"
+        "        time.sleep(1)"
+    )
+    suite = fake_suite(tmp_path, SLEEPY_SUITE.replace("time.sleep(60)", both_loading))
     with serve() as (url, _):
         first = _start(tmp_path, suite, url)
         _wait_started(tmp_path, first)
