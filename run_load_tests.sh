@@ -30,6 +30,8 @@ Presets (pytest):
   baseline   baseline_test.py: no-auth latency baseline
   pytest     the whole pytest suite (pytest_load_test.py baseline_test.py; LOADTEST_SUITE) in one run
   all        each pytest scenario in turn, continuing past failures; says which failed
+  readiness  \`all\` then the capacity search, in one run folder: readiness.md (verdict, capacity,
+             bottlenecks, scaling and monitoring advice); --run-time bounds the capacity search
 
 Options:
   --host URL          target (default: start the bundled reference backend on a fresh SQLite file)
@@ -129,6 +131,7 @@ set_preset() {
         heavy) users=50 rate=5 time=10m ;;
         stress) users=100 rate=10 time=15m ;;
         baseline | pytest | all) KIND=pytest; return ;;
+        readiness) KIND=pytest; return ;; # `all`, then the capacity search (run_readiness)
         *) usage_error "unknown preset: $PRESET" ;;
     esac
     KIND=locust
@@ -162,7 +165,9 @@ validate_args() {
     [[ -z "$COMPARE" ]] || COMPARE="$(absolute "$COMPARE")"
     if [[ "$KIND" == pytest ]]; then
         local opt
-        for opt in USERS SPAWN_RATE RUN_TIME TAGS; do
+        local -a locust_only=(USERS SPAWN_RATE RUN_TIME TAGS)
+        [[ "$PRESET" != readiness ]] || locust_only=(USERS SPAWN_RATE TAGS) # --run-time: capacity
+        for opt in "${locust_only[@]}"; do
             [[ -z "${!opt}" ]] || warn "--$(tr '[:upper:]_' '[:lower:]-' <<<"$opt") applies to Locust presets only; ignored"
         done
     fi
@@ -453,7 +458,46 @@ run_load() {
         baseline) run_pytest_once baseline_test.py ;;
         pytest) run_pytest_once "${PYTEST_FILES[@]}" ;;
         all) run_all ;;
+        readiness) run_readiness ;;
     esac
+}
+
+# --- readiness: every scenario, then the capacity search, in one run folder --------------------------
+run_readiness() {
+    stage "readiness 1/2: every scenario, the baseline and the probes"
+    run_all
+    local scenarios_code="$LOAD_CODE"
+    [[ "$INTERRUPTED" == 0 ]] || return 0
+    stage "readiness 2/2: the capacity search${RUN_TIME:+ (--run-time $RUN_TIME)}"
+    LOAD_CODE=0
+    run_readiness_capacity
+    # the worse of the two: 1 (a target missed) over 2 (usage or pre-flight) over 0
+    if [[ "$scenarios_code" == 1 || "$LOAD_CODE" == 1 ]]; then
+        LOAD_CODE=1
+    elif [[ "$scenarios_code" != 0 ]]; then
+        LOAD_CODE="$scenarios_code"
+    fi
+}
+
+run_readiness_capacity() { # the capacity preset's search into this run folder, when this checkout has it
+    if ! declare -F run_capacity >/dev/null; then
+        warn "this checkout has no capacity search: readiness.md says not enough data for capacity"
+        return 0
+    fi
+    run_capacity
+}
+
+render_readiness() { # readiness.md; "not ready" makes the exit 1; --baseline-report copies it
+    stage "rendering the readiness report"
+    local rc=0
+    shield "$PY" -m loadkit.report.render_readiness "$RUN" || rc=$?
+    [[ "$rc" == 0 ]] || RENDER_CODE="$rc"
+    if [[ "$BASELINE_REPORT" == 1 && "$INTERRUPTED" == 0 && "$rc" != 2 ]]; then
+        stage "writing BASELINE_REPORT.md from readiness.md (charts in docs/baseline/)"
+        (cd "$ROOT" && "$PY" -m loadkit.report.render_readiness "${RUN#"$ROOT"/}" \
+            --output BASELINE_REPORT.md --charts-dir docs/baseline >/dev/null) || [[ $? == 1 ]] ||
+            RENDER_CODE=2
+    fi
 }
 
 # --- the report ---------------------------------------------------------------------------------------
@@ -470,7 +514,7 @@ render_report() {
     if [[ -n "$COMPARE" && -f "$RUN/report.md" ]]; then
         shield "$PY" "$HELPER" section "$RUN/report.md" "Comparison with"
     fi
-    if [[ "$BASELINE_REPORT" == 1 && "$INTERRUPTED" == 0 && "$LOAD_CODE" == 0 ]]; then
+    if [[ "$BASELINE_REPORT" == 1 && "$PRESET" != readiness && "$INTERRUPTED" == 0 && "$LOAD_CODE" == 0 ]]; then
         stage "writing BASELINE_REPORT.md (charts in docs/baseline/)"
         (cd "$ROOT" && "$PY" -m loadkit.render "${RUN#"$ROOT"/}" --output BASELINE_REPORT.md \
             --charts-dir docs/baseline >/dev/null) || RENDER_CODE=1
@@ -510,15 +554,18 @@ main() {
     lock release
     info load_exit_code="$LOAD_CODE" interrupted="$INTERRUPTED"
     render_report
+    [[ "$PRESET" != readiness ]] || render_readiness
     local code
     code="$(final_code)"
     info exit_code="$code"
     [[ "$RENDER_CODE" == 0 || "$RENDER_CODE" == 1 ]] || warn "the report could not be rendered"
-    if [[ -f "$RUN/report.md" ]]; then
+    local name=report.md
+    [[ "$PRESET" != readiness ]] || name=readiness.md
+    if [[ -f "$RUN/$name" ]]; then
         if [[ "$code" == 0 ]]; then
-            printf '%sreport: %s/report.md%s\n' "$GREEN" "$RUN" "$RESET"
+            printf '%sreport: %s/%s%s\n' "$GREEN" "$RUN" "$name" "$RESET"
         else
-            printf '%sreport: %s/report.md (exit %s)%s\n' "$RED" "$RUN" "$code" "$RESET"
+            printf '%sreport: %s/%s (exit %s)%s\n' "$RED" "$RUN" "$name" "$code" "$RESET"
         fi
     fi
     exit "$code"

@@ -295,6 +295,14 @@ def monitoring_section(scenarios: Sequence[Mapping], capacity: Mapping | None) -
     return lines + table(headers, rows)
 
 
+def _command(run_dir: Path, output: Path, charts_dir: Path | None) -> str:
+    """The command line that regenerates the report."""
+    parts = ["python -m loadkit.report.render_readiness", str(run_dir)]
+    if output != run_dir / OUTPUT_NAME:
+        parts += ["--output", str(output)]
+    return " ".join(parts + (["--charts-dir", str(charts_dir)] if charts_dir else []))
+
+
 def render_markdown(
     run_dir: Path, reports: Sequence[Mapping], info: Mapping, output: Path, charts_dir: Path | None
 ) -> str:
@@ -305,7 +313,7 @@ def render_markdown(
     profile = read_profile(run_dir)
     lines = [f"# Readiness report: {run_dir.name}", ""]
     lines += [
-        f"Rendered by `python -m loadkit.report.render_readiness {run_dir}` from "
+        f"Rendered by `{_command(run_dir, output, charts_dir)}` from "
         f"{len(scenarios)} scenario reports{' and capacity.json' if capacity else ''} at commit "
         f"{fmt(commit)}; every figure below is read from them.",
         "",

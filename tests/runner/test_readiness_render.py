@@ -103,6 +103,10 @@ def test_capacity_charts_are_linked_and_copied_with_charts_dir(
         render_readiness.main([str(run_dir), "--output", str(out), "--charts-dir", str(pngs)]) == 0
     )
     text = out.read_text()
+    assert (
+        f"`python -m loadkit.report.render_readiness {run_dir} --output {out} --charts-dir {pngs}`"
+        in text
+    )
     for name in render_readiness.CAPACITY_CHARTS:
         assert (pngs / name).is_file() and f"](docs/baseline/{name})" in text
 
