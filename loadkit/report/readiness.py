@@ -23,6 +23,8 @@ from loadkit.measure.values import number
 from loadkit.report import scenario_verdict
 
 READY, CAVEATS, NOT_READY = "ready", "ready with caveats", "not ready"
+FEW_SCENARIOS = 3  # up to this many failed scenarios (or defects) are named one per reason
+REASON_CHARS = 160  # a scenario's reason quoted in the verdict is cut here (whole in its section)
 CAPACITY_NAME = "capacity"  # capacity.json's test_name (notes/capacity-schema.md)
 # Limiting factors that say the knee is the tool's or was never found, not the server's.
 WEAK_LIMITS = {
@@ -128,22 +130,53 @@ def _capacity_reasons(capacity: Mapping[str, Any] | None) -> tuple[list[str], li
     return [], caveats
 
 
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def _short(text: Any) -> str:
+    text = str(text)
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 3].rstrip() + "..."
+
+
+def _by_verdict(rows: Sequence[Mapping[str, Any]], verdict_: str) -> list[str]:
+    """One reason for the scenarios of one verdict: each with its reason when few, else named."""
+    hit = [r for r in rows if r["verdict"] == verdict_]
+    if not hit:
+        return []
+    shown = verdict_.replace("_", " ")
+    if len(hit) <= FEW_SCENARIOS:
+        return [f"`{r['test_name']}` {shown}: {_short(r.get('reason'))}" for r in hit]
+    names = _names([r["test_name"] for r in hit])
+    return [f"{len(hit)} of {len(rows)} scenarios {shown}: {names} (why: Scenario results)"]
+
+
 def _scenario_reasons(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
     """(blocking, caveats) from the scenarios' verdict rows."""
-    blocking, caveats = [], []
-    for row in rows:
-        name, verdict_, reason = row["test_name"], row["verdict"], row.get("reason")
-        if verdict_ == scenario_verdict.FAILED:
-            blocking.append(f"`{name}` failed: {reason}")
-        elif verdict_ in (scenario_verdict.SKIPPED, scenario_verdict.NOT_RUN):
-            caveats.append(f"`{name}` {verdict_.replace('_', ' ')}: {reason}")
-        if row.get("limit_shaped"):
-            caveats.append(f"`{name}`: a rate limit shaped its figures ({row['limit_shaped']})")
+    blocking = _by_verdict(rows, scenario_verdict.FAILED)
+    caveats = _by_verdict(rows, scenario_verdict.SKIPPED) + _by_verdict(
+        rows, scenario_verdict.NOT_RUN
+    )
+    shaped = [r["test_name"] for r in rows if r.get("limit_shaped")]
+    if shaped:
+        caveats.append(f"a rate limit, not the server, shaped the figures of {_names(shaped)}")
     if rows and not any(r["verdict"] == scenario_verdict.PASSED for r in rows):
         blocking.append("no scenario passed: nothing was demonstrated")
     if not rows:
         blocking.append("no scenario ran")
     return blocking, caveats
+
+
+def _defect_reasons(reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One reason per defect id when few, else one naming them all."""
+    found = defects(reports)
+    if len(found) <= FEW_SCENARIOS:
+        return [
+            f"defect `{d['id']}` on {', '.join(map(str, d['routes'])) or 'the target'} "
+            f"(found by {', '.join(map(str, d['scenarios']))})"
+            for d in found
+        ]
+    return [f"{len(found)} defects found: {_names([d['id'] for d in found])} (routes below)"]
 
 
 def _generator_caveats(reports: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -166,11 +199,7 @@ def verdict(
     capacity's own row left out), every report's defects, and capacity.json."""
     rows = [r for r in rows if r["test_name"] != CAPACITY_NAME]
     blocking, caveats = _scenario_reasons(rows)
-    blocking += [
-        f"defect `{d['id']}` on {', '.join(map(str, d['routes'])) or 'the target'} "
-        f"(found by {', '.join(map(str, d['scenarios']))})"
-        for d in defects(reports)
-    ]
+    blocking += _defect_reasons(reports)
     more_blocking, more_caveats = _capacity_reasons(capacity)
     blocking += more_blocking
     caveats += more_caveats + _generator_caveats(reports)

@@ -215,25 +215,42 @@ def per_user_limits(
         f"{_g(capacity.get('concurrent_therapists'))} = {demand:.1f} requests/minute each"
     )
     need = math.ceil(demand * LIMIT_HEADROOM)
-    if per_minute < need:
-        text = (
-            f"Raise the per-user default limit to at least {need}/minute: one therapist at the "
-            f"personas' pace sends {demand:.1f}/minute and the limit allows {per_minute:g}/minute "
-            f"(less than {LIMIT_HEADROOM:g}x), so busy therapists would be refused."
+    found = [d["id"] for d in readiness.defects(reports)]
+    text, value = _limit_text(per_minute, demand, need, "default-limit-missing" in found)
+    limiter = [i for i in found if i in LIMITER_DEFECTS and i != "default-limit-missing"]
+    if limiter:
+        text += f" Fix the limiter too: {', '.join(limiter)}."
+    if "login-limit-by-address" in found:
+        text += (
+            " Key the login limit by (address, email): keyed by address alone, every "
+            "therapist behind one clinic's address shares one login budget."
         )
-        value = float(need)
-    else:
-        text = (
-            f"Keep the per-user default limit ({per_minute:g}/minute): it is "
-            f"{per_minute / demand:.1f}x what one therapist sends ({demand:.1f}/minute)."
-        )
-        value = per_minute
-    found = [d["id"] for d in readiness.defects(reports) if d["id"] in LIMITER_DEFECTS]
-    if found:
-        text += f" First fix the limiter: {', '.join(found)}."
     if ((capacity or {}).get("limiting_factor") or {}).get("name") == "rate_limit":
         text += " The limits, not the server, stopped the capacity search."
     return Advice("per-user limits", text, rests, value)
+
+
+def _limit_text(per_minute: float, demand: float, need: int, missing: bool) -> tuple[str, float]:
+    """The recommendation on the default limit and its value (requests per minute)."""
+    pace = f"one therapist at the personas' pace sends {demand:.1f}/minute"
+    if missing:
+        return (
+            f"Enforce a per-user default limit of at least {need}/minute: the configured "
+            f"{per_minute:g}/minute was never applied (defect default-limit-missing); {pace}.",
+            float(need),
+        )
+    if per_minute < need:
+        return (
+            f"Raise the per-user default limit to at least {need}/minute: {pace} and the limit "
+            f"allows {per_minute:g}/minute (less than {LIMIT_HEADROOM:g}x), so busy therapists "
+            "would be refused.",
+            float(need),
+        )
+    return (
+        f"Keep the per-user default limit ({per_minute:g}/minute): it is "
+        f"{per_minute / demand:.1f}x what one therapist sends ({demand:.1f}/minute).",
+        per_minute,
+    )
 
 
 def recommendations(

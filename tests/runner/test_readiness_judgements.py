@@ -150,9 +150,13 @@ def test_per_user_limit_follows_one_therapists_pace() -> None:
     )
     defect = {"id": "limiter-500", "route": "GET /api/sessions/", "message": "m"}
     broken = [LIMIT_REPORT | {"defects": [defect]}]
-    assert (
-        "First fix the limiter: limiter-500."
-        in readiness_advice.per_user_limits(broken, _capacity()).text
+    text = readiness_advice.per_user_limits(broken, _capacity()).text
+    assert text.endswith("Fix the limiter too: limiter-500.")
+    missing_limit = [LIMIT_REPORT | {"defects": [defect | {"id": "default-limit-missing"}]}]
+    advice = readiness_advice.per_user_limits(missing_limit, _capacity())
+    assert advice.value == 60 and advice.text.startswith(
+        "Enforce a per-user default limit of at least 60/minute: the configured 100/minute was "
+        "never applied"
     )
     missing = readiness_advice.per_user_limits([], _capacity())
     assert missing.text == "not enough data: no default-limit scenario ran."
@@ -168,3 +172,12 @@ def test_monitoring_orders_figures_by_the_rate_at_which_they_crossed() -> None:
     p95 = next(s for s in signals if s.figure == "p95 ms")
     assert (p95.first_crossed_rps, p95.value_at_pass, p95.value_at_fail) == (60, 120, 900)
     assert readiness_advice.monitoring([], None) == []
+
+
+def test_many_failures_are_named_in_one_reason() -> None:
+    """Past three failed scenarios the verdict names them all in one reason."""
+    rows = [_row(f"s{i}", "failed", "x") for i in range(5)] + [_row("ok")]
+    judged = readiness.verdict(rows, [], _capacity())
+    assert judged.blocking == [
+        "5 of 6 scenarios failed: `s0`, `s1`, `s2`, `s3`, `s4` (why: Scenario results)"
+    ]
