@@ -257,7 +257,8 @@ def recommendations_section(scenarios: Sequence[Mapping], capacity: Mapping | No
     """The scaling recommendations, each with the figures it rests on."""
     lines = ["## Scaling recommendations", ""]
     for advice in readiness_advice.recommendations(scenarios, capacity):
-        lines += [f"- **{advice.topic}**: {advice.text}", f"  - rests on: {advice.rests_on}"]
+        label = "rests on" if advice.enough_data else "needs"
+        lines += [f"- **{advice.topic}**: {advice.text}", f"  - {label}: {advice.rests_on}"]
     return lines + [""]
 
 

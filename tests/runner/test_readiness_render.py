@@ -135,7 +135,9 @@ def test_missing_capacity_says_not_enough_data(scenarios: Path, tmp_path: Path) 
     assert "Not enough data: the run folder has no capacity.json." in md.section(text, "Capacity")
     assert "Not enough data: not enough data" not in text
     recommendations = md.section(text, "Scaling recommendations")
-    assert recommendations.count("not enough data") == 3
+    assert (
+        recommendations.count("not enough data") == 3 and recommendations.count("  - needs: ") == 3
+    )
     assert "Not enough data" in md.section(text, "What to monitor in production")
 
 
