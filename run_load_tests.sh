@@ -32,6 +32,9 @@ Presets (pytest):
   all        each pytest scenario in turn, continuing past failures; says which failed
   readiness  \`all\` then the capacity search, in one run folder: readiness.md (verdict, capacity,
              bottlenecks, scaling and monitoring advice); --run-time bounds the capacity search
+Presets (the engine's open model):
+  capacity   search the arrival rate the target sustains (realistic mix), at most --run-time (5m);
+             the bundled backend runs with its rate limits raised (the report says so)
 
 Options:
   --host URL          target (default: start the bundled reference backend on a fresh SQLite file)
@@ -40,6 +43,9 @@ Options:
   --run-time T        override the duration, e.g. 30s, 5m, 1h (Locust presets)
   --tags T[,T...]     Locust tags selecting scenarios, any of:
                       $tags
+  --max-rps N         capacity: the highest rate offered (requests/s)
+  --mix M             capacity: realistic (default) or reads
+  --server-workers L  capacity, bundled backend: worker counts to search, e.g. 1,2 (needs redis-server)
   --profile NAME      targets.toml profile (default: LOADTEST_PROFILE, else "default")
   --accounts FILE     JSON list of {"email", "password"} to log in with
   --tokens FILE       JSON list of pre-issued {"email", "access_token"} (logins behind SSO)
@@ -88,7 +94,7 @@ usage_error() { fail 2 "run_load_tests.sh: $* (see --help)"; }
 # --- arguments --------------------------------------------------------------------------------------
 PRESET="" HOST="" USERS="" SPAWN_RATE="" RUN_TIME="" TAGS="" PROFILE="" ACCOUNTS=""
 PROCESSES="" COMPARE="" YES=0 BASELINE_REPORT=0 METRICS_PORT="" SERVER_PROFILE="" TOKENS="" LOGIN_RATE=""
-NO_TOKEN_CACHE=0
+NO_TOKEN_CACHE=0 MAX_RPS="" MIX="" SERVER_WORKERS=""
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || usage_error "option $1 needs a value"; }
 
@@ -102,6 +108,9 @@ parse_args() {
             --run-time) need_value "$@"; RUN_TIME="$2"; shift 2 ;;
             --tags) need_value "$@"; TAGS="$2"; shift 2 ;;
             --profile) need_value "$@"; PROFILE="$2"; shift 2 ;;
+            --max-rps) need_value "$@"; MAX_RPS="$2"; shift 2 ;;
+            --mix) need_value "$@"; MIX="$2"; shift 2 ;;
+            --server-workers) need_value "$@"; SERVER_WORKERS="$2"; shift 2 ;;
             --accounts) need_value "$@"; ACCOUNTS="$2"; shift 2 ;;
             --tokens) need_value "$@"; TOKENS="$2"; shift 2 ;;
             --login-rate) need_value "$@"; LOGIN_RATE="$2"; shift 2 ;;
@@ -131,7 +140,8 @@ set_preset() {
         heavy) users=50 rate=5 time=10m ;;
         stress) users=100 rate=10 time=15m ;;
         baseline | pytest | all) KIND=pytest; return ;;
-        readiness) KIND=pytest; return ;; # `all`, then the capacity search (run_readiness)
+        readiness) KIND=pytest RUN_TIME="${RUN_TIME:-5m}"; return ;; # `all`, then capacity
+        capacity) KIND=capacity RUN_TIME="${RUN_TIME:-5m}"; return ;;
         *) usage_error "unknown preset: $PRESET" ;;
     esac
     KIND=locust
@@ -160,6 +170,7 @@ validate_args() {
         usage_error "--login-rate must look like 5/minute or 5/10s"
     [[ -z "$COMPARE" || -d "$COMPARE" ]] || usage_error "--compare run folder not found: $COMPARE"
     [[ -z "$HOST" || "$HOST" =~ ^https?://[^/]+ ]] || usage_error "--host must be an http(s):// URL"
+    validate_capacity_args
     [[ -z "$ACCOUNTS" ]] || ACCOUNTS="$(absolute "$ACCOUNTS")"
     [[ -z "$TOKENS" ]] || TOKENS="$(absolute "$TOKENS")"
     [[ -z "$COMPARE" ]] || COMPARE="$(absolute "$COMPARE")"
@@ -171,6 +182,22 @@ validate_args() {
             [[ -z "${!opt}" ]] || warn "--$(tr '[:upper:]_' '[:lower:]-' <<<"$opt") applies to Locust presets only; ignored"
         done
     fi
+}
+
+validate_capacity_args() { # the capacity preset's own options; elsewhere they are ignored
+    if [[ "$KIND" != capacity && "$PRESET" != readiness ]]; then
+        [[ -z "$MAX_RPS$MIX$SERVER_WORKERS" ]] || warn "--max-rps, --mix and --server-workers apply to the capacity preset only; ignored"
+        return 0
+    fi
+    [[ -z "$MAX_RPS" || "$MAX_RPS" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] || usage_error "--max-rps must be a number"
+    [[ -z "$MIX" || "$MIX" =~ ^(realistic|reads)$ ]] || usage_error "--mix must be realistic or reads"
+    [[ -z "$SERVER_WORKERS" || "$SERVER_WORKERS" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
+        usage_error "--server-workers must list worker counts, e.g. 1,2"
+    [[ -z "$SERVER_WORKERS" || -z "$HOST" ]] || usage_error "--server-workers needs the bundled backend (no --host)"
+    if [[ -n "$SERVER_WORKERS" && "$SERVER_WORKERS" =~ ,|[2-9]|[1-9][0-9] ]] && ! command -v redis-server >/dev/null; then
+        usage_error "--server-workers above 1 needs redis-server for the workers' shared limiter; none is installed"
+    fi
+    return 0
 }
 
 # --- safety: load on a host outside loopback needs consent, before any request ---------------------
@@ -330,6 +357,28 @@ locust_command() {
     fi
 }
 
+capacity_command() { # the capacity search: loadkit.capacity, against --host or the bundled backend
+    CMD=("$PY" -m loadkit.capacity --run-time "$RUN_TIME")
+    if [[ "$CAPACITY_BUNDLED" == 1 ]]; then CMD+=(--bundled); else CMD+=(--host "$HOST"); fi
+    [[ -z "$MAX_RPS" ]] || CMD+=(--max-rps "$MAX_RPS")
+    [[ -z "$MIX" ]] || CMD+=(--mix "$MIX")
+    [[ -z "$SERVER_WORKERS" ]] || CMD+=(--server-workers "$SERVER_WORKERS")
+    [[ -z "$PROFILE" ]] || CMD+=(--profile "$PROFILE")
+    [[ -z "$ACCOUNTS" ]] || CMD+=(--accounts "$ACCOUNTS")
+    [[ -z "$TOKENS" ]] || CMD+=(--tokens "$TOKENS")
+    [[ -z "$LOGIN_RATE" ]] || CMD+=(--login-rate "$LOGIN_RATE")
+    [[ "$YES" == 0 ]] || CMD+=(--yes)
+    return 0
+}
+
+run_capacity() {
+    stage "capacity: an open-model search of the arrival rate, at most $RUN_TIME"
+    capacity_command
+    local rc=0
+    run_child "${CMD[@]}" || rc=$?
+    LOAD_CODE="$(tool_code "$rc")"
+}
+
 pytest_command() { # pytest_command JUNIT_NAME TARGETS...
     local junit="$1"
     shift
@@ -459,6 +508,7 @@ run_load() {
         pytest) run_pytest_once "${PYTEST_FILES[@]}" ;;
         all) run_all ;;
         readiness) run_readiness ;;
+        capacity) run_capacity ;;
     esac
 }
 
@@ -479,12 +529,21 @@ run_readiness() {
     fi
 }
 
-run_readiness_capacity() { # the capacity preset's search into this run folder, when this checkout has it
-    if ! declare -F run_capacity >/dev/null; then
-        warn "this checkout has no capacity search: readiness.md says not enough data for capacity"
-        return 0
+run_readiness_capacity() { # the capacity preset's search into this run folder
+    if [[ -n "$SERVER_PID" ]]; then # the bundled backend: the search starts its own, limits raised
+        stop_backend
+        CAPACITY_BUNDLED=1
+        info capacity_server="reference backend started by the capacity search, rate limits raised"
     fi
-    run_capacity
+    stage "capacity: an open-model search of the arrival rate, at most $RUN_TIME"
+    capacity_command
+    local rc=0
+    mkdir -p "$RUN/logs"
+    run_child "${CMD[@]}" > >(tee -i "$RUN/logs/capacity.log") 2>&1 || rc=$?
+    LOAD_CODE="$(tool_code "$rc")"
+    sleep 0.2 # let tee write the last lines
+    # no capacity.json (a pre-flight refusal, a crash): run.json says so, with its exit line
+    printf 'capacity: %s\n' "$(shield "$PY" "$HELPER" scenario-done "$RUN" capacity "$rc" "$RUN/logs/capacity.log")"
 }
 
 render_readiness() { # readiness.md; "not ready" makes the exit 1; --baseline-report copies it
@@ -538,7 +597,12 @@ main() {
     check_dependencies
     info preset="$PRESET" started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)" command="$0 $*"
     stop_if_interrupted
-    if [[ -z "$HOST" ]]; then
+    CAPACITY_BUNDLED=0
+    if [[ -z "$HOST" && "$KIND" == capacity ]]; then # the search starts it, per worker count
+        CAPACITY_BUNDLED=1
+        info server="reference backend started by the capacity search, rate limits raised" \
+            database="SQLite file per worker count in $RUN (fresh)" target="bundled reference backend"
+    elif [[ -z "$HOST" ]]; then
         start_backend
     else
         info target="$HOST" server="external target" database="not known to the runner (external target)"
