@@ -114,8 +114,14 @@ def _add(items: list, value: Any) -> None:
         items.append(value)
 
 
-def _capacity_reasons(capacity: Mapping[str, Any] | None) -> tuple[list[str], list[str]]:
-    """(blocking, caveats) from capacity.json."""
+def _capacity_reasons(
+    capacity: Mapping[str, Any] | None, row: Mapping[str, Any] | None = None
+) -> tuple[list[str], list[str]]:
+    """(blocking, caveats) from capacity.json, or from the runner's not-run row without one."""
+    if capacity is None and row is not None:
+        return [], [
+            f"the capacity search did not run ({_short(row.get('reason'))}): capacity unknown"
+        ]
     if capacity is None:
         return [], ["no capacity search in this run (capacity.json missing): capacity unknown"]
     if capacity.get("interrupted"):
@@ -197,10 +203,11 @@ def verdict(
 ) -> Verdict:
     """The readiness verdict from the scenarios' verdict rows (`render_verdicts.verdict_rows`,
     capacity's own row left out), every report's defects, and capacity.json."""
+    searched = next((r for r in rows if r["test_name"] == CAPACITY_NAME), None)
     rows = [r for r in rows if r["test_name"] != CAPACITY_NAME]
     blocking, caveats = _scenario_reasons(rows)
     blocking += _defect_reasons(reports)
-    more_blocking, more_caveats = _capacity_reasons(capacity)
+    more_blocking, more_caveats = _capacity_reasons(capacity, searched)
     blocking += more_blocking
     caveats += more_caveats + _generator_caveats(reports)
     if blocking:
@@ -218,9 +225,13 @@ def first_bottleneck(capacity: Mapping[str, Any] | None) -> tuple[str | None, st
 
 
 def server_workers(capacity: Mapping[str, Any] | None) -> int:
-    """The server's worker processes during the capacity search (1 when not stated)."""
-    value = number(((capacity or {}).get("parameters") or {}).get("server_workers"))
-    return int(value) if value and value >= 1 else 1
+    """The server's worker processes during the capacity search whose figures are at the top
+    level: the first of ``parameters.server_workers`` (a list, or a number); 1 when not stated."""
+    value = ((capacity or {}).get("parameters") or {}).get("server_workers")
+    if isinstance(value, list):
+        value = value[0] if value else None
+    count = number(value)
+    return int(count) if count and count >= 1 else 1
 
 
 def cores(reports: Sequence[Mapping[str, Any]]) -> int | None:

@@ -58,16 +58,17 @@ def pool_figures(
     reports: Sequence[Mapping[str, Any]], capacity: Mapping[str, Any] | None
 ) -> tuple[float | None, float | None]:
     """(pool size, pool capacity) as measured: capacity.json's db_pool, else the largest any
-    scenario report measured."""
+    scenario report measured; the capacity the knee's step saw (``pool_capacity``) first."""
+    step = readiness.knee(capacity).at or {}
     blocks = [(capacity or {}).get("db_pool") or {}] + [r.get("db_pool") or {} for r in reports]
     for block in blocks:
         size, overflow = number(block.get("size")), number(block.get("max_overflow"))
-        total = number(block.get("capacity"))
+        total = number(step.get("pool_capacity")) or number(block.get("capacity"))
         if total is None and size is not None and overflow is not None:
             total = size + overflow
         if size is not None or total is not None:
             return size, total
-    return None, None
+    return None, number(step.get("pool_capacity"))
 
 
 def pool_size(reports: Sequence[Mapping[str, Any]], capacity: Mapping[str, Any] | None) -> Advice:

@@ -181,3 +181,17 @@ def test_many_failures_are_named_in_one_reason() -> None:
     assert judged.blocking == [
         "5 of 6 scenarios failed: `s0`, `s1`, `s2`, `s3`, `s4` (why: Scenario results)"
     ]
+
+
+def test_worker_count_comes_from_the_first_search() -> None:
+    """capacity.json's server_workers is the list searched: its first entry is the top level's."""
+    assert readiness.server_workers({"parameters": {"server_workers": [2, 4]}}) == 2
+    assert readiness.server_workers({"parameters": {"server_workers": None}}) == 1
+    assert readiness.server_workers({"parameters": {"server_workers": 3}}) == 3
+
+
+def test_pool_capacity_of_the_knee_step_is_the_one_used() -> None:
+    """A step's own pool_capacity (what the server reported then) wins over the report's block."""
+    capacity = _with_step(_capacity(), 60, pool_checked_out_max=9, pool_capacity=9)
+    advice = readiness_advice.pool_size([], capacity)
+    assert advice.text.startswith("The pool was full at the knee (9 of 9") and advice.value == 18

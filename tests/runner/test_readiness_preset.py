@@ -18,8 +18,9 @@ def test_help_names_the_readiness_preset(tmp_path: Path) -> None:
 
 
 def test_readiness_runs_the_suite_and_renders_one_report(tmp_path: Path) -> None:
-    """The scenarios run past a failure into one folder; readiness.md says not ready, naming the
-    failed scenario; the exit code is 1 and the last line names readiness.md."""
+    """The scenarios run past a failure into one folder, then the capacity search (which the
+    tiny server refuses: no login); readiness.md says not ready, naming the failed scenario and
+    why capacity is unknown; the exit code is 1 and the last line names readiness.md."""
     suite = fake_suite(tmp_path, FAKE_SUITE)
     with serve() as (url, _):
         proc, _ = run_runner(
@@ -32,5 +33,7 @@ def test_readiness_runs_the_suite_and_renders_one_report(tmp_path: Path) -> None
     text = (run / "readiness.md").read_text()
     summary = md.section(text, "Executive summary")
     assert "**Verdict: NOT READY**" in summary and "`fake_second` failed" in summary
+    assert "the capacity search did not run (exit 2: capacity: login failed" in summary
+    assert (run / "logs" / "capacity.log").is_file()
     assert (run / "report.md").is_file()
     assert proc.stdout.strip().splitlines()[-1] == f"report: {run}/readiness.md (exit 1)"
