@@ -276,36 +276,47 @@ class Signal:
     value_at_fail: float | None
 
 
-def _signals(
-    capacity: Mapping[str, Any], total_pool: float | None
-) -> list[tuple[str, str, str, Callable[[float], bool]]]:
-    """(figure, step field, limit text, crossed?) for each figure a step records."""
-    slo = capacity.get("slo") or {}
-    count = readiness.server_workers(capacity)
-    rows = []
-    for key, label in (
-        ("p95_ms", "p95 ms"),
-        ("p99_ms", "p99 ms"),
-        ("error_rate_percent", "errors %"),
-    ):
-        if number(slo.get(key)) is not None:
-            limit = number(slo[key])
-            rows.append((label, key, f"> {limit:g}", lambda v, lim=limit: v > lim))
-    rows.append(("late starts", "late_starts", "> 0", lambda v: v > 0))
-    cpu_limit = CPU_BOUND_PERCENT * count
-    rows.append(
-        ("server CPU %", "server_cpu_percent", f">= {cpu_limit:g}", lambda v: v >= cpu_limit)
-    )
-    if total_pool is not None:
-        rows.append(
-            ("pool in use", "pool_checked_out_max", f">= {total_pool:g}", lambda v: v >= total_pool)
-        )
-    return rows
+Reading = Callable[[Mapping[str, Any]], float | None]
+
+
+def _field(key: str) -> Reading:
+    return lambda step: number(step.get(key))
 
 
 def _achieved_ratio(step: Mapping[str, Any]) -> float | None:
     offered, achieved = number(step.get("offered_rps")), number(step.get("achieved_rps"))
-    return achieved / offered if offered and achieved is not None else None
+    return round(achieved / offered, 3) if offered and achieved is not None else None
+
+
+def _late_percent(step: Mapping[str, Any]) -> float | None:
+    late, requests = number(step.get("late_starts")), number(step.get("requests"))
+    return round(late / requests * 100, 2) if late is not None and requests else None
+
+
+def _maximum(figure: str, read: Reading, limit: float | None, strict: bool = True) -> list:
+    if limit is None:
+        return []
+    text = f"> {limit:g}" if strict else f">= {limit:g}"
+    return [(figure, read, text, (lambda v: v > limit) if strict else (lambda v: v >= limit))]
+
+
+def _signals(capacity: Mapping[str, Any], total_pool: float | None) -> list[tuple]:
+    """(figure, reading of a step, limit text, crossed?) for each figure a step records."""
+    slo = {k: number(v) for k, v in (capacity.get("slo") or {}).items()}
+    rows = _maximum("p95 ms", _field("p95_ms"), slo.get("p95_ms"))
+    rows += _maximum("p99 ms", _field("p99_ms"), slo.get("p99_ms"))
+    rows += _maximum("errors %", _field("error_rate_percent"), slo.get("error_rate_percent"))
+    if slo.get("late_start_percent") is not None:
+        rows += _maximum("late starts %", _late_percent, slo["late_start_percent"])
+    else:
+        rows += _maximum("late starts", _field("late_starts"), 0)
+    cpu_limit = CPU_BOUND_PERCENT * readiness.server_workers(capacity)
+    rows += _maximum("server CPU %", _field("server_cpu_percent"), cpu_limit, strict=False)
+    rows += _maximum("pool in use", _field("pool_checked_out_max"), total_pool, strict=False)
+    ratio = slo.get("achieved_ratio_min")
+    if ratio is not None:
+        rows.append(("achieved / offered", _achieved_ratio, f"< {ratio:g}", lambda v: v < ratio))
+    return rows
 
 
 def monitoring(
@@ -318,23 +329,9 @@ def monitoring(
         return []
     knee = readiness.knee(capacity)
     signals = []
-    for figure, key, limit, crossed in _signals(capacity, pool_figures(reports, capacity)[1]):
-        hit = [s for s in rows if number(s.get(key)) is not None and crossed(number(s[key]))]
-        at = lambda step, k=key: number((step or {}).get(k))  # noqa: E731
+    for figure, read, limit, crossed in _signals(capacity, pool_figures(reports, capacity)[1]):
+        hit = [s for s in rows if (v := read(s)) is not None and crossed(v)]
         first = number(hit[0]["offered_rps"]) if hit else None
-        signals.append(Signal(figure, limit, first, at(knee.passed), at(knee.failed)))
-    ratio_min = number((capacity.get("slo") or {}).get("achieved_ratio_min"))
-    if ratio_min is not None:
-        hit = [s for s in rows if (r := _achieved_ratio(s)) is not None and r < ratio_min]
-        ratio = lambda step: _achieved_ratio(step) if step else None  # noqa: E731
-        first = number(hit[0]["offered_rps"]) if hit else None
-        signals.append(
-            Signal(
-                "achieved / offered",
-                f"< {ratio_min:g}",
-                first,
-                ratio(knee.passed),
-                ratio(knee.failed),
-            )
-        )
+        at_pass, at_fail = (read(step) if step else None for step in (knee.passed, knee.failed))
+        signals.append(Signal(figure, limit, first, at_pass, at_fail))
     return sorted(signals, key=lambda s: (s.first_crossed_rps is None, s.first_crossed_rps or 0))

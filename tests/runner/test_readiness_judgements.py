@@ -171,6 +171,8 @@ def test_monitoring_orders_figures_by_the_rate_at_which_they_crossed() -> None:
     assert signals[0].figure == "pool in use" and signals[0].first_crossed_rps == 20
     p95 = next(s for s in signals if s.figure == "p95 ms")
     assert (p95.first_crossed_rps, p95.value_at_pass, p95.value_at_fail) == (60, 120, 900)
+    late = next(s for s in signals if s.figure == "late starts %")  # 40 of 510 requests
+    assert (late.limit, late.first_crossed_rps, late.value_at_fail) == ("> 2", 60, 7.84)
     assert readiness_advice.monitoring([], None) == []
 
 
