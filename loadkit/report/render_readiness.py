@@ -164,7 +164,8 @@ def _scaling_lines(capacity: Mapping[str, Any]) -> list[str]:
         for r in scaling.get("by_workers") or []
     ]
     if not rows:
-        return ["Scaling by workers: not measured (run capacity with --server-workers 1,2).", ""]
+        hint = "readiness or capacity with --server-workers 1,2, bundled backend"
+        return [f"Scaling by workers: not measured (run {hint}).", ""]
     lines = table(("server workers", "max sustainable req/s", "limiting factor"), rows)
     return lines + [f"Scaling factor: {fmt(scaling.get('factor'))}. {fmt(scaling.get('note'))}", ""]
 
@@ -182,6 +183,8 @@ def capacity_section(
         ("concurrent therapists", _therapists_cell(capacity)),
         ("step limits (slo)", ", ".join(f"{k} {fmt(v)}" for k, v in slo.items()) or None),
         ("limiting factor", (capacity.get("limiting_factor") or {}).get("name")),
+        ("rate limits", capacity.get("limits")),
+        ("machine", capacity.get("machine")),
         ("search ended", capacity.get("ended")),
         ("duration s", capacity.get("duration_seconds")),
     ]
