@@ -21,6 +21,7 @@ from typing import Any
 
 from loadkit.measure.values import number
 from loadkit.report import scenario_verdict
+from loadkit.verdicts.evidence import enough
 
 READY, CAVEATS, NOT_READY = "ready", "ready with caveats", "not ready"
 FEW_SCENARIOS = 3  # up to this many failed scenarios (or defects) are named one per reason
@@ -246,3 +247,31 @@ def cores(reports: Sequence[Mapping[str, Any]]) -> int | None:
 def shared_machine(reports: Sequence[Mapping[str, Any]]) -> bool:
     """Whether the server ran on the load generator's machine (its pid was measured here)."""
     return any((r.get("resources") or {}).get("server_pid") is not None for r in reports)
+
+
+def _cost_rank(entry: Mapping[str, Any]) -> tuple:
+    """Lower is better: enough CPU intervals, then the most requests, then the most intervals."""
+    return (not enough(entry["intervals"]), -(entry["requests"] or 0), -entry["intervals"])
+
+
+def endpoint_costs(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Server CPU per request of each endpoint, from the scenario whose estimate rests on most:
+    enough CPU intervals (`verdicts.evidence`), then the most requests of that endpoint, then the
+    most intervals. [{endpoint, cpu_ms_per_request, cpu_share_percent, requests, method,
+    intervals, scenario}], costliest first."""
+    best: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        block = report.get("cost") or {}
+        intervals = number(block.get("intervals")) or 0
+        for name, row in (block.get("endpoints") or {}).items():
+            ms = number(row.get("cpu_ms_per_request"))
+            if ms is None:
+                continue
+            entry = {
+                "endpoint": name, "cpu_ms_per_request": ms, "requests": number(row.get("requests")),
+                "cpu_share_percent": row.get("cpu_share_percent"), "method": block.get("method"),
+                "intervals": intervals, "scenario": report.get("test_name"),
+            }  # fmt: skip
+            if name not in best or _cost_rank(entry) < _cost_rank(best[name]):
+                best[name] = entry
+    return sorted(best.values(), key=lambda e: -e["cpu_ms_per_request"])

@@ -207,16 +207,17 @@ def _knee_lines(capacity: Mapping[str, Any] | None) -> list[str]:
     return lines
 
 
-def _costliest(report: Mapping[str, Any]) -> str | None:
-    block = report.get("cost") or {}
+def _cost_lines(scenarios: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Server CPU per request of each endpoint (`readiness.endpoint_costs`)."""
     rows = [
-        (n, number(e.get("cpu_ms_per_request"))) for n, e in (block.get("endpoints") or {}).items()
-    ]
-    rows = [r for r in rows if r[1] is not None]
-    if not rows:
-        return None
-    name, ms = max(rows, key=lambda r: r[1])
-    return f"`{name}` {ms:.1f} ms ({block.get('method')})"
+        (f"`{e['endpoint']}`", e["cpu_ms_per_request"], e["requests"], e["cpu_share_percent"],
+         e["method"], e["intervals"], e["scenario"])
+        for e in readiness.endpoint_costs(scenarios)
+    ]  # fmt: skip
+    headers = ("endpoint", "server CPU ms per request", "requests", "share of its CPU %",
+               "estimate", "CPU intervals", "from scenario")  # fmt: skip
+    lines = ["### Server CPU per endpoint", ""]
+    return lines + (table(headers, rows) if rows else ["Not enough data: no cost estimate.", ""])
 
 
 def _evidence_row(report: Mapping[str, Any]) -> list[Any]:
@@ -225,7 +226,7 @@ def _evidence_row(report: Mapping[str, Any]) -> list[Any]:
     used = f"{fmt(pool.get('checked_out_max'))} / {fmt(pool.get('capacity'))}"
     used += f" ({fmt(pool.get('samples'))})"
     loop = f"{fmt(canary.get('p99_ms'))} / {fmt(canary.get('idle_p99_ms'))}"
-    return [report.get("test_name"), cpu, used, loop, canary.get("flagged"), _costliest(report)]
+    return [report.get("test_name"), cpu, used, loop, canary.get("flagged")]
 
 
 def bottleneck_section(
@@ -236,11 +237,11 @@ def bottleneck_section(
     headers = (
         "scenario", "server CPU avg % (samples)", "pool in use max / capacity (samples)",
         "/live canary p99 / idle p99 ms", "canary flagged",
-        "costliest endpoint (server CPU per request)",
     )  # fmt: skip
     lines += ["### Evidence by scenario", ""] + table(
         headers, [_evidence_row(r) for r in scenarios]
     )
+    lines += _cost_lines(scenarios)
     lines += ["### Findings", ""]
     quiet = []
     for report in scenarios:

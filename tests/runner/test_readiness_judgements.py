@@ -197,3 +197,22 @@ def test_pool_capacity_of_the_knee_step_is_the_one_used() -> None:
     capacity = _with_step(_capacity(), 60, pool_checked_out_max=9, pool_capacity=9)
     advice = readiness_advice.pool_size([], capacity)
     assert advice.text.startswith("The pool was full at the knee (9 of 9") and advice.value == 18
+
+
+def _cost(name: str, intervals: int, **endpoints: tuple[float, int]) -> dict:
+    rows = {e: {"cpu_ms_per_request": ms, "requests": n} for e, (ms, n) in endpoints.items()}
+    return {"test_name": name, "cost": {"method": "m", "intervals": intervals, "endpoints": rows}}
+
+
+def test_endpoint_cost_comes_from_the_estimate_resting_on_most() -> None:
+    """Per endpoint: enough CPU intervals first, then the most requests of it, then the most
+    intervals; the costliest endpoint comes first."""
+    rows = readiness.endpoint_costs(
+        [
+            _cost("few_intervals", 2, login=(230.0, 50)),
+            _cost("most_logins", 11, login=(166.2, 16), health=(0.9, 100)),
+            _cost("fewer_logins", 37, login=(64.0, 8), health=(1.1, 100)),
+        ]
+    )
+    found = [(r["endpoint"], r["cpu_ms_per_request"], r["scenario"]) for r in rows]
+    assert found == [("login", 166.2, "most_logins"), ("health", 1.1, "fewer_logins")]

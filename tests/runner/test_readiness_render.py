@@ -74,6 +74,8 @@ def test_every_section_is_rendered_from_the_json(scenarios: Path, tmp_path: Path
     assert path == run_dir / "readiness.md"
     for heading in SECTIONS:
         assert f"\n## {heading}" in text, heading
+    for heading in ("At the knee", "Evidence by scenario", "Server CPU per endpoint", "Findings"):
+        assert f"\n### {heading}" in md.section(text, "Bottleneck analysis"), heading
     capacity = json.loads((run_dir / "capacity.json").read_text())
     steps = md.section(text, "Capacity")
     for step in capacity["steps"]:
