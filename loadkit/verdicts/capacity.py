@@ -91,7 +91,9 @@ def late_percent(step: Mapping) -> float:
 
 
 def knee(steps: Sequence[Mapping]) -> Mapping | None:
-    """The lowest failing step above the highest passing one (None when none failed there)."""
+    """The lowest failing step above the highest passing one (None when none failed there);
+    an interrupted step is neither."""
+    steps = [s for s in steps if not s.get("interrupted")]
     passed = [s["offered_rps"] for s in steps if s.get("passed")]
     floor = max(passed) if passed else 0.0
     above = [s for s in steps if not s.get("passed") and s["offered_rps"] > floor]
@@ -148,7 +150,8 @@ def factor(steps: Sequence[Mapping], *, server_cores: float) -> dict:
     if steps and generator_saturated(steps[-1], server_cores):
         at = steps[-1]
     if at is None:
-        top = max(steps, key=lambda s: s["offered_rps"]) if steps else {}
+        whole = [s for s in steps if not s.get("interrupted")]
+        top = max(whole, key=lambda s: s["offered_rps"]) if whole else {}
         return _named("not_reached", top, {}, "no step failed")
     busy = server_busy(at, server_cores)
     for name, judged in (

@@ -23,6 +23,7 @@ STEP_FIELDS = ("offered_rps", "achieved_rps", "p50_ms", "p95_ms", "p99_ms", "err
                "window_s", "requests", "phase")  # fmt: skip
 
 
+@pytest.mark.slow
 def test_finds_the_capacity_of_a_fifo_server(
     fifo_server: FifoServer, accounts_file: Path, tmp_path: Path
 ) -> None:
@@ -48,6 +49,7 @@ def report_dir(tmp_path: Path) -> Path:
     return sorted((tmp_path / "results").glob("*/capacity.json"))[-1].parent
 
 
+@pytest.mark.slow
 def test_the_rate_limit_stops_the_search(backend_factory, tmp_path: Path) -> None:
     """The bundled backend with its contract limits (100/minute per user) and one general
     account, searched through the runner: 429s stop the search and the factor is rate_limit,

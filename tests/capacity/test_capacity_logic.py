@@ -96,6 +96,8 @@ def test_the_factor_is_read_from_the_knee() -> None:
         assert factor["name"] == name, (fields, factor)
         assert factor["evidence"]["offered_rps"] == 100 and "100" in factor["summary"]
     assert verdict.factor([passed], server_cores=1)["name"] == "not_reached"
+    cut = step(100, False, interrupted=True, reasons=["interrupted"])
+    assert verdict.factor([passed, cut], server_cores=1)["name"] == "not_reached"
 
 
 def test_the_backlog_counts_requests_due_and_unanswered() -> None:
