@@ -79,14 +79,24 @@ def test_each_criterion_fails_a_step_with_its_figure(change: dict, reason: str) 
 
 def test_the_factor_is_read_from_the_knee() -> None:
     """The lowest failing step above the last pass decides: 429s -> rate_limit; CPU near the
-    server's cores -> server_cpu; a full pool -> pool; nothing else -> latency; no failure ->
-    not_reached; a busy generator with an idle server -> generator."""
+    server's cores -> server_cpu; a slow /live canary -> event_loop (before a full pool);
+    a full pool -> pool; nothing else -> latency; no failure -> not_reached; a busy generator
+    with an idle server -> generator."""
     passed = step(50, True)
     knee = step(100, False, reasons=["p95 900 ms > 500 ms"], p95_ms=900, server_cpu_percent=20)
     cases = [
         ({"status_codes": {"429": 12}}, "rate_limit"),
         ({"server_cpu_percent": 95.0}, "server_cpu"),
         ({"pool_checked_out_max": 15, "pool_capacity": 15}, "pool"),
+        (
+            {
+                "canary_p99_ms": 900.0,
+                "canary_threshold_ms": 110.0,
+                "pool_checked_out_max": 15,
+                "pool_capacity": 15,
+            },
+            "event_loop",
+        ),  # fmt: skip
         ({}, "latency"),
         ({"generator_cpu_percent": 97.0}, "generator"),
     ]
