@@ -40,7 +40,7 @@ Options:
   --host URL          target (default: start the bundled reference backend on a fresh SQLite file)
   --users N           override the preset's users (Locust presets)
   --spawn-rate R      override the spawn rate, users per second (Locust presets)
-  --run-time T        override the duration, e.g. 30s, 5m, 1h (Locust presets)
+  --run-time T        override the duration, e.g. 30s, 5m, 1h (Locust presets; capacity, readiness: the search)
   --tags T[,T...]     Locust tags selecting scenarios, any of:
                       $tags
   --max-rps N         capacity: the highest rate offered (requests/s)
@@ -189,6 +189,10 @@ validate_capacity_args() { # the capacity preset's own options; elsewhere they a
         [[ -z "$MAX_RPS$MIX$SERVER_WORKERS" ]] || warn "--max-rps, --mix and --server-workers apply to the capacity preset only; ignored"
         return 0
     fi
+    local opt # readiness: validate_args warned of these already, and its pytest part uses some
+    [[ "$PRESET" == readiness ]] || for opt in USERS SPAWN_RATE TAGS PROCESSES METRICS_PORT; do
+        [[ -z "${!opt}" ]] || warn "--$(tr '[:upper:]_' '[:lower:]-' <<<"$opt") does not apply to the capacity preset; ignored"
+    done
     [[ -z "$MAX_RPS" || "$MAX_RPS" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] || usage_error "--max-rps must be a number"
     [[ -z "$MIX" || "$MIX" =~ ^(realistic|reads)$ ]] || usage_error "--mix must be realistic or reads"
     [[ -z "$SERVER_WORKERS" || "$SERVER_WORKERS" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||

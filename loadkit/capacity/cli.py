@@ -95,7 +95,7 @@ def options(args: argparse.Namespace, profile: targets.Profile) -> Options:
         mix=args.mix, plan=plan, slo=verdict.slo_from(profile.limits("capacity")),
         timing=Timing(args.warmup, args.window, timeout_s=args.request_timeout),
         budget_s=seconds(args.run_time), accounts=args.accounts, tokens=args.tokens,
-        login_rate=args.login_rate, default_limit=limit,
+        login_rate=args.login_rate, default_limit=limit, profile=profile,
     )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from loadkit.capacity import search as plan_search
 from loadkit.capacity.target import Options, Searched
 from loadkit.contract import mix
 from loadkit.report import capacity_charts, schema, writer
@@ -40,9 +41,16 @@ def _scaling(runs: Sequence[tuple[int, Searched]], shared: bool) -> dict:
         }
         for workers, s in runs
     ]
+    return {"by_workers": rows, "factor": scaling_factor(rows), "note": machine_note(shared)}
+
+
+def scaling_factor(rows: Sequence[dict]) -> float | None:
+    """Capacity at the most workers over capacity at the fewest; None unless both searches
+    found their knee (a rate capped by --run-time or --max-rps is not a capacity)."""
+    if len(rows) < 2 or any(r["ended"] != plan_search.ENDED_KNEE for r in (rows[0], rows[-1])):
+        return None
     first, last = rows[0]["max_sustainable_rps"], rows[-1]["max_sustainable_rps"]
-    factor = round(last / first, 2) if first and last is not None and len(rows) > 1 else None
-    return {"by_workers": rows, "factor": factor, "note": machine_note(shared)}
+    return round(last / first, 2) if first and last is not None else None
 
 
 def _parameters(opts: Options, s: Searched, workers: Sequence[int] | None) -> dict:

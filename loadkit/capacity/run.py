@@ -96,10 +96,11 @@ async def run_search(s: Search) -> Found:
 
 def _judge(step: dict, s: Search) -> None:
     step["reasons"] = verdict.reasons(step, s.slo)
-    if step.pop("interrupted", False):
-        step["reasons"].append("interrupted")
+    if step.get("interrupted"):  # a part of a window: judged by nothing, the knee of nothing
+        step["reasons"] = ["interrupted: the figures cover part of the window"]
     step["passed"] = not step["reasons"]
-    step["generator_saturated"] = verdict.generator_saturated(step, s.server_cores)
+    saturated = verdict.generator_saturated(step, s.server_cores)
+    step["generator_saturated"] = saturated and not step.get("interrupted")
 
 
 def found(steps: list[dict], ended: str, merged: RunRecorder, duration_s: float,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from loadkit.capacity.loop_watch import LoopWatch
 from loadkit.capacity.requests import LIMITED_ENDPOINTS
 from loadkit.measure import engine
 from loadkit.measure.trace import Sample, TracingRecorder
@@ -45,6 +46,7 @@ class Watch:
 
     server: monitor.ServerMonitor
     pool: monitor.PoolMonitor | None = None
+    loop: LoopWatch | None = None
 
 
 def _cpu_seconds() -> float:
@@ -130,8 +132,10 @@ def _server_figures(watch: Watch, start: float, end: float) -> Mapping:
     used = _within(pool, start, end, "checked_out")
     sizes = [(r.get("size"), r.get("max_overflow")) for r in pool]
     capacity = next((a + b for a, b in reversed(sizes) if None not in (a, b) and b >= 0), None)
+    loop = watch.loop.figures(start, end) if watch.loop is not None else {}
     return {
         "server_cpu_percent": round(sum(cpu) / len(cpu), 1) if cpu else None,
         "pool_checked_out_max": max(used) if used else None,
         "pool_capacity": capacity,
+        **loop,
     }

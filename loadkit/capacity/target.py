@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from loadkit.capacity import loop_watch
 from loadkit.capacity import run as search_run
 from loadkit.capacity.requests import MixFactory, prepare
 from loadkit.capacity.search import Plan
@@ -41,6 +42,7 @@ class Options:
     login_rate: str | None = None
     default_limit: int = 100
     seed: int = 0
+    profile: object = None  # the targets profile (the canary's thresholds)
 
 
 @dataclass
@@ -97,6 +99,8 @@ def search_target(target: Target, opts: Options, *, bundled: bool, workers: int 
                              target.timeout_s)  # fmt: skip
         factory = MixFactory(opts.mix, await prepare(auth, accounts), seed=opts.seed)
         watch.pool = await asyncio.to_thread(_pool_monitor, target.url)
+        watch.loop = await asyncio.to_thread(loop_watch.start, target.url, opts.profile,
+                                             target.verify)  # fmt: skip
         stop = asyncio.Event()
         _on_signals(stop)
         s = search_run.Search(target.url, factory, opts.plan, opts.timing, opts.slo, watch,
@@ -110,6 +114,8 @@ def search_target(target: Target, opts: Options, *, bundled: bool, workers: int 
             watch.server.stop()
             if watch.pool is not None:
                 watch.pool.stop()
+            if watch.loop is not None:
+                watch.loop.canary.stop()
         return Searched(found, watch, factory, len(accounts), cores)
 
     return engine.run(main())  # type: ignore[arg-type, return-value]

@@ -79,12 +79,25 @@ def _scaling(report: Mapping[str, Any]) -> list[str]:
     return lines + [f"Scaling factor {fmt(scaling.get('factor'))}; {scaling.get('note')}.", ""]
 
 
+def _steps(report: Mapping[str, Any]) -> list[str]:
+    """The steps of the search (of each worker count's, with --server-workers)."""
+    headers = [label for label, _ in STEP_FIELDS]
+    by_workers = (report.get("scaling") or {}).get("by_workers") or []
+    if not by_workers:
+        return ["**Steps**", ""] + table(headers, _step_rows(report.get("steps") or []))
+    lines = []
+    for run in by_workers:
+        lines += [f"**Steps with {run.get('server_workers')} server workers**", ""]
+        lines += table(headers, _step_rows(run.get("steps") or []))
+    return lines
+
+
 def section(report: Mapping[str, Any] | None, run_dir: Path, output: Path) -> list[str]:
     """The Capacity section ([] when the run has no capacity report)."""
     if report is None:
         return []
     lines = ["## Capacity", ""] + _headline(report) + _notes(report) + _scaling(report)
-    lines += table([label for label, _ in STEP_FIELDS], _step_rows(report.get("steps") or []))
+    lines += _steps(report)
     for name in CHARTS:
         if (run_dir / name).exists():
             lines.append(f"![{name}]({os.path.relpath(run_dir / name, output.parent)})")

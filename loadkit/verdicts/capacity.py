@@ -5,9 +5,9 @@ achieved share of the offered rate, late starts) and its backlog did not grow ov
 window. The limiting factor is read from the knee: the lowest failing step above the highest
 passing one, in this order: the generator (its CPU, or late starts while the server was not
 busy), the rate limit (429s, or 5xx on a limited route), the server's CPU (near its workers'
-cores: a full pool is then its consequence), the pool (every connection in use, or 503s),
-errors, else latency (the server queued requests
-without any of those showing). No failing step: ``not_reached``.
+cores: a full pool is then its consequence), the event loop (the /live canary, which needs no
+pool, slowed past its flag), the pool (every connection in use, or 503s), errors, else latency
+(the server queued requests without any of those showing). No failing step: ``not_reached``.
 """
 
 from __future__ import annotations
@@ -91,7 +91,9 @@ def late_percent(step: Mapping) -> float:
 
 
 def knee(steps: Sequence[Mapping]) -> Mapping | None:
-    """The lowest failing step above the highest passing one (None when none failed there)."""
+    """The lowest failing step above the highest passing one (None when none failed there);
+    an interrupted step is neither."""
+    steps = [s for s in steps if not s.get("interrupted")]
     passed = [s["offered_rps"] for s in steps if s.get("passed")]
     floor = max(passed) if passed else 0.0
     above = [s for s in steps if not s.get("passed") and s["offered_rps"] > floor]
@@ -130,6 +132,13 @@ def _pool(step: Mapping) -> dict | None:
     return None
 
 
+def _loop(step: Mapping) -> dict | None:
+    p99, limit = number(step.get("canary_p99_ms")), number(step.get("canary_threshold_ms"))
+    if p99 is not None and limit is not None and p99 > limit:
+        return {"canary_p99_ms": p99, "canary_threshold_ms": limit}
+    return None
+
+
 def server_busy(step: Mapping, cores: float) -> bool:
     """Whether the server's CPU was near what its processes can use (``cores``, 100% = one)."""
     cpu = number(step.get("server_cpu_percent"))
@@ -148,13 +157,15 @@ def factor(steps: Sequence[Mapping], *, server_cores: float) -> dict:
     if steps and generator_saturated(steps[-1], server_cores):
         at = steps[-1]
     if at is None:
-        top = max(steps, key=lambda s: s["offered_rps"]) if steps else {}
+        whole = [s for s in steps if not s.get("interrupted")]
+        top = max(whole, key=lambda s: s["offered_rps"]) if whole else {}
         return _named("not_reached", top, {}, "no step failed")
     busy = server_busy(at, server_cores)
     for name, judged in (
         ("generator", _generator(at, busy)),
         ("rate_limit", _rate_limit(at)),
         ("server_cpu", {"server_cores": server_cores} if busy else None),
+        ("event_loop", _loop(at)),
         ("pool", _pool(at)),
     ):
         if judged is not None:
@@ -171,6 +182,9 @@ SUMMARIES = {
     "describe the generator",
     "rate_limit": "At {offered_rps} rps the rate limit refused requests ({status_429} answered "
     "429, {limited_5xx} 5xx on limited routes): the limit, not the server, stopped the search",
+    "event_loop": "At {offered_rps} rps GET /live (no dependencies) took p99 {canary} ms (held "
+    "above {canary_limit} ms) while the server's CPU was {server_cpu}%: requests waited for the "
+    "server itself (its event loop, or its one worker), not for a pool",
     "pool": "At {offered_rps} rps the database pool was the limit ({pool} connections in use)",
     "server_cpu": "At {offered_rps} rps the server's CPU was at {server_cpu}% (100% = one core) "
     "and it answered {achieved_rps} rps, p95 {p95_ms} ms ({pool} pool connections in use)",
@@ -185,14 +199,15 @@ def _named(name: str, step: Mapping, evidence: dict, why: str) -> dict:
     codes = step.get("status_codes") or {}
     figures = {k: step.get(k) for k in ("offered_rps", "achieved_rps", "p50_ms", "p95_ms",
                "p99_ms", "error_rate_percent", "server_cpu_percent", "generator_cpu_percent",
-               "pool_checked_out_max", "late_starts", "requests")}  # fmt: skip
+               "pool_checked_out_max", "late_starts", "requests", "canary_p99_ms")}  # fmt: skip
     text = SUMMARIES[name].format(
         offered_rps=step.get("offered_rps"), achieved_rps=step.get("achieved_rps"),
         p95_ms=step.get("p95_ms"), p99_ms=step.get("p99_ms"),
         server_cpu=step.get("server_cpu_percent"), generator_cpu=step.get("generator_cpu_percent"),
         late=round(late_percent(step), 1), status_429=codes.get("429", 0),
         limited_5xx=step.get("limited_5xx") or 0, pool=step.get("pool_checked_out_max"),
-        error_rate=step.get("error_rate_percent"),
+        error_rate=step.get("error_rate_percent"), canary=step.get("canary_p99_ms"),
+        canary_limit=step.get("canary_threshold_ms"),
     )  # fmt: skip
     summary = text + (f" (step failed: {why})." if why and name != "not_reached" else ".")
     return {"name": name, "evidence": {**figures, **evidence}, "summary": summary}
