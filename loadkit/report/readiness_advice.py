@@ -22,6 +22,7 @@ from typing import Any
 
 from loadkit.measure.values import number
 from loadkit.report import readiness
+from loadkit.verdicts import capacity as capacity_verdict
 
 POOL_HEADROOM = 1.5  # connections to provision per connection in use at the knee
 CPU_BOUND_PERCENT = 80.0  # a worker's CPU (percent of its core) from which it is CPU-bound
@@ -76,14 +77,14 @@ def pool_size(reports: Sequence[Mapping[str, Any]], capacity: Mapping[str, Any] 
     knee = readiness.knee(capacity)
     size, total = pool_figures(reports, capacity)
     near = [s for s in (knee.passed, knee.failed) if s]
-    in_use = [number(s.get("pool_checked_out_max")) for s in near]
-    in_use = [v for v in in_use if v is not None]
+    in_use = [(number(s.get("pool_checked_out_max")), s) for s in near]
+    in_use = [(v, s) for v, s in in_use if v is not None]
     if not in_use or total is None:
         missing = "the pool's capacity" if in_use else "connections in use at the knee"
         return Advice("pool size", f"{NOT_ENOUGH}: {missing} not measured.", "pool_checked_out_max")
-    peak = max(in_use)
+    peak, seen = max(in_use, key=lambda pair: pair[0])
     rests = (
-        f"pool_checked_out_max {peak:g} at {_step_text(knee.at)} (capacity.json steps); pool "
+        f"pool_checked_out_max {peak:g} at {_step_text(seen)} (capacity.json steps); pool "
         f"size {_g(size)}, capacity {total:g} (size + max_overflow)"
     )
     if peak >= total:
@@ -283,14 +284,13 @@ def _field(key: str) -> Reading:
     return lambda step: number(step.get(key))
 
 
-def _achieved_ratio(step: Mapping[str, Any]) -> float | None:
-    offered, achieved = number(step.get("offered_rps")), number(step.get("achieved_rps"))
-    return round(achieved / offered, 3) if offered and achieved is not None else None
-
-
 def _late_percent(step: Mapping[str, Any]) -> float | None:
-    late, requests = number(step.get("late_starts")), number(step.get("requests"))
-    return round(late / requests * 100, 2) if late is not None and requests else None
+    """Late starts in percent of what the step sent, as the capacity search judged them."""
+    return (
+        round(capacity_verdict.late_percent(step), 2)
+        if step.get("late_starts") is not None
+        else None
+    )
 
 
 def _maximum(figure: str, read: Reading, limit: float | None, strict: bool = True) -> list:
@@ -315,7 +315,8 @@ def _signals(capacity: Mapping[str, Any], total_pool: float | None) -> list[tupl
     rows += _maximum("pool in use", _field("pool_checked_out_max"), total_pool, strict=False)
     ratio = slo.get("achieved_ratio_min")
     if ratio is not None:
-        rows.append(("achieved / offered", _achieved_ratio, f"< {ratio:g}", lambda v: v < ratio))
+        reading = capacity_verdict.achieved_ratio
+        rows.append(("achieved / offered", reading, f"< {ratio:g}", lambda v: v < ratio))
     return rows
 
 

@@ -216,3 +216,11 @@ def test_endpoint_cost_comes_from_the_estimate_resting_on_most() -> None:
     )
     found = [(r["endpoint"], r["cpu_ms_per_request"], r["scenario"]) for r in rows]
     assert found == [("login", 166.2, "most_logins"), ("health", 1.1, "fewer_logins")]
+
+
+def test_pool_figure_names_the_step_it_was_seen_at() -> None:
+    """The failing step measured no pool: the peak is the last passing step's, named as such."""
+    capacity = _with_step(_capacity(), 60, pool_checked_out_max=None)
+    advice = readiness_advice.pool_size([], capacity)
+    assert "pool_checked_out_max 4 at the step at 40 req/s offered" in advice.rests_on
+    assert advice.value == 6  # 4 x 1.5
