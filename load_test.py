@@ -23,7 +23,7 @@ import time
 import gevent
 from locust import between, constant, constant_pacing, events, tag, task
 
-from loadkit.contract import api
+from loadkit.contract import api, mix
 from loadkit.locust_plugin import hooks  # noqa: F401 - registers the event hooks
 from loadkit.locust_plugin.options import usage_error
 from loadkit.locust_plugin.state import STATE
@@ -69,7 +69,7 @@ class RealisticTherapist(ApiUser):
     """A therapist going about their day: reads mostly, some writes, an occasional upload."""
 
     weight = 10
-    wait_time = between(1, 3)
+    wait_time = between(*mix.THINK_TIME_S)  # weights and think time: loadkit.contract.mix
 
     def on_start(self) -> None:
         super().on_start()
@@ -84,34 +84,34 @@ class RealisticTherapist(ApiUser):
             return []
 
     @tag("realistic")
-    @task(5)
+    @task(mix.weight("list_sessions"))
     def list_sessions(self) -> None:
         self.session_ids = (
             self._ids(self.api("GET", api.SESSIONS, name=SESSIONS)) or self.session_ids
         )
 
     @tag("realistic")
-    @task(4)
+    @task(mix.weight("view_session"))
     def view_session(self) -> None:
         if self.session_ids:
             sid = self.rng.choice(self.session_ids)
             self.api("GET", api.path(api.SESSION, id=sid), name=SESSION)
 
     @tag("realistic")
-    @task(3)
+    @task(mix.weight("list_patients"))
     def list_patients(self) -> None:
         resp = self.api("GET", api.PATIENTS, name=api.endpoint("GET", api.PATIENTS))
         self.patient_ids = self._ids(resp) or self.patient_ids
 
     @tag("realistic")
-    @task(2)
+    @task(mix.weight("patient_sessions"))
     def patient_sessions(self) -> None:
         if self.patient_ids:
             pid = self.rng.choice(self.patient_ids)
             self.api("GET", f"{api.SESSIONS}?patient_id={pid}", name=SESSIONS)
 
     @tag("realistic")
-    @task(1)
+    @task(mix.weight("view_notes"))
     def view_notes(self) -> None:
         if self.session_ids:
             sid = self.rng.choice(self.session_ids)
@@ -119,7 +119,7 @@ class RealisticTherapist(ApiUser):
             self.api("GET", api.path(api.SESSION_NOTES, id=sid), name=name, expect=(200, 404))
 
     @tag("realistic")
-    @task(1)
+    @task(mix.weight("create_patient"))
     def create_patient(self) -> None:
         body = api.patient_payload(self.rng)
         resp = self.api("POST", api.PATIENTS, name=api.endpoint("POST", api.PATIENTS), json=body)
@@ -132,7 +132,7 @@ class RealisticTherapist(ApiUser):
             return []
 
     @tag("realistic", "upload")
-    @task(1)
+    @task(mix.weight("upload_and_follow"))
     def upload_and_follow(self) -> None:
         if not self.patient_ids:
             self.list_patients()
@@ -173,7 +173,7 @@ class RealisticTherapist(ApiUser):
             return None
 
     @tag("realistic", "health")
-    @task(1)
+    @task(mix.weight("health"))
     def health(self) -> None:
         self.client.get(api.HEALTH, name=api.endpoint("GET", api.HEALTH))
 

@@ -30,14 +30,22 @@ Presets (pytest):
   baseline   baseline_test.py: no-auth latency baseline
   pytest     the whole pytest suite (pytest_load_test.py baseline_test.py; LOADTEST_SUITE) in one run
   all        each pytest scenario in turn, continuing past failures; says which failed
+  readiness  \`all\` then the capacity search, in one run folder: readiness.md (verdict, capacity,
+             bottlenecks, scaling and monitoring advice); --run-time bounds the capacity search
+Presets (the engine's open model):
+  capacity   search the arrival rate the target sustains (realistic mix), at most --run-time (5m);
+             the bundled backend runs with its rate limits raised (the report says so)
 
 Options:
   --host URL          target (default: start the bundled reference backend on a fresh SQLite file)
   --users N           override the preset's users (Locust presets)
   --spawn-rate R      override the spawn rate, users per second (Locust presets)
-  --run-time T        override the duration, e.g. 30s, 5m, 1h (Locust presets)
+  --run-time T        override the duration, e.g. 30s, 5m, 1h (Locust presets; capacity, readiness: the search)
   --tags T[,T...]     Locust tags selecting scenarios, any of:
                       $tags
+  --max-rps N         capacity: the highest rate offered (requests/s)
+  --mix M             capacity: realistic (default) or reads
+  --server-workers L  capacity, bundled backend: worker counts to search, e.g. 1,2 (needs redis-server)
   --profile NAME      targets.toml profile (default: LOADTEST_PROFILE, else "default")
   --accounts FILE     JSON list of {"email", "password"} to log in with
   --tokens FILE       JSON list of pre-issued {"email", "access_token"} (logins behind SSO)
@@ -86,7 +94,7 @@ usage_error() { fail 2 "run_load_tests.sh: $* (see --help)"; }
 # --- arguments --------------------------------------------------------------------------------------
 PRESET="" HOST="" USERS="" SPAWN_RATE="" RUN_TIME="" TAGS="" PROFILE="" ACCOUNTS=""
 PROCESSES="" COMPARE="" YES=0 BASELINE_REPORT=0 METRICS_PORT="" SERVER_PROFILE="" TOKENS="" LOGIN_RATE=""
-NO_TOKEN_CACHE=0
+NO_TOKEN_CACHE=0 MAX_RPS="" MIX="" SERVER_WORKERS=""
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || usage_error "option $1 needs a value"; }
 
@@ -100,6 +108,9 @@ parse_args() {
             --run-time) need_value "$@"; RUN_TIME="$2"; shift 2 ;;
             --tags) need_value "$@"; TAGS="$2"; shift 2 ;;
             --profile) need_value "$@"; PROFILE="$2"; shift 2 ;;
+            --max-rps) need_value "$@"; MAX_RPS="$2"; shift 2 ;;
+            --mix) need_value "$@"; MIX="$2"; shift 2 ;;
+            --server-workers) need_value "$@"; SERVER_WORKERS="$2"; shift 2 ;;
             --accounts) need_value "$@"; ACCOUNTS="$2"; shift 2 ;;
             --tokens) need_value "$@"; TOKENS="$2"; shift 2 ;;
             --login-rate) need_value "$@"; LOGIN_RATE="$2"; shift 2 ;;
@@ -129,6 +140,8 @@ set_preset() {
         heavy) users=50 rate=5 time=10m ;;
         stress) users=100 rate=10 time=15m ;;
         baseline | pytest | all) KIND=pytest; return ;;
+        readiness) KIND=pytest RUN_TIME="${RUN_TIME:-5m}"; return ;; # `all`, then capacity
+        capacity) KIND=capacity RUN_TIME="${RUN_TIME:-5m}"; return ;;
         *) usage_error "unknown preset: $PRESET" ;;
     esac
     KIND=locust
@@ -157,15 +170,38 @@ validate_args() {
         usage_error "--login-rate must look like 5/minute or 5/10s"
     [[ -z "$COMPARE" || -d "$COMPARE" ]] || usage_error "--compare run folder not found: $COMPARE"
     [[ -z "$HOST" || "$HOST" =~ ^https?://[^/]+ ]] || usage_error "--host must be an http(s):// URL"
+    validate_capacity_args
     [[ -z "$ACCOUNTS" ]] || ACCOUNTS="$(absolute "$ACCOUNTS")"
     [[ -z "$TOKENS" ]] || TOKENS="$(absolute "$TOKENS")"
     [[ -z "$COMPARE" ]] || COMPARE="$(absolute "$COMPARE")"
     if [[ "$KIND" == pytest ]]; then
         local opt
-        for opt in USERS SPAWN_RATE RUN_TIME TAGS; do
+        local -a locust_only=(USERS SPAWN_RATE RUN_TIME TAGS)
+        [[ "$PRESET" != readiness ]] || locust_only=(USERS SPAWN_RATE TAGS) # --run-time: capacity
+        for opt in "${locust_only[@]}"; do
             [[ -z "${!opt}" ]] || warn "--$(tr '[:upper:]_' '[:lower:]-' <<<"$opt") applies to Locust presets only; ignored"
         done
     fi
+}
+
+validate_capacity_args() { # the capacity preset's own options; elsewhere they are ignored
+    if [[ "$KIND" != capacity && "$PRESET" != readiness ]]; then
+        [[ -z "$MAX_RPS$MIX$SERVER_WORKERS" ]] || warn "--max-rps, --mix and --server-workers apply to the capacity preset only; ignored"
+        return 0
+    fi
+    local opt # readiness: validate_args warned of these already, and its pytest part uses some
+    [[ "$PRESET" == readiness ]] || for opt in USERS SPAWN_RATE TAGS PROCESSES METRICS_PORT; do
+        [[ -z "${!opt}" ]] || warn "--$(tr '[:upper:]_' '[:lower:]-' <<<"$opt") does not apply to the capacity preset; ignored"
+    done
+    [[ -z "$MAX_RPS" || "$MAX_RPS" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] || usage_error "--max-rps must be a number"
+    [[ -z "$MIX" || "$MIX" =~ ^(realistic|reads)$ ]] || usage_error "--mix must be realistic or reads"
+    [[ -z "$SERVER_WORKERS" || "$SERVER_WORKERS" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
+        usage_error "--server-workers must list worker counts, e.g. 1,2"
+    [[ -z "$SERVER_WORKERS" || -z "$HOST" ]] || usage_error "--server-workers needs the bundled backend (no --host)"
+    if [[ -n "$SERVER_WORKERS" && "$SERVER_WORKERS" =~ ,|[2-9]|[1-9][0-9] ]] && ! command -v redis-server >/dev/null; then
+        usage_error "--server-workers above 1 needs redis-server for the workers' shared limiter; none is installed"
+    fi
+    return 0
 }
 
 # --- safety: load on a host outside loopback needs consent, before any request ---------------------
@@ -361,6 +397,28 @@ locust_command() {
     fi
 }
 
+capacity_command() { # the capacity search: loadkit.capacity, against --host or the bundled backend
+    CMD=("$PY" -m loadkit.capacity --run-time "$RUN_TIME")
+    if [[ "$CAPACITY_BUNDLED" == 1 ]]; then CMD+=(--bundled); else CMD+=(--host "$HOST"); fi
+    [[ -z "$MAX_RPS" ]] || CMD+=(--max-rps "$MAX_RPS")
+    [[ -z "$MIX" ]] || CMD+=(--mix "$MIX")
+    [[ -z "$SERVER_WORKERS" ]] || CMD+=(--server-workers "$SERVER_WORKERS")
+    [[ -z "$PROFILE" ]] || CMD+=(--profile "$PROFILE")
+    [[ -z "$ACCOUNTS" ]] || CMD+=(--accounts "$ACCOUNTS")
+    [[ -z "$TOKENS" ]] || CMD+=(--tokens "$TOKENS")
+    [[ -z "$LOGIN_RATE" ]] || CMD+=(--login-rate "$LOGIN_RATE")
+    [[ "$YES" == 0 ]] || CMD+=(--yes)
+    return 0
+}
+
+run_capacity() {
+    stage "capacity: an open-model search of the arrival rate, at most $RUN_TIME"
+    capacity_command
+    local rc=0
+    run_child "${CMD[@]}" || rc=$?
+    LOAD_CODE="$(tool_code "$rc")"
+}
+
 pytest_command() { # pytest_command JUNIT_NAME TARGETS...
     local junit="$1"
     shift
@@ -495,7 +553,56 @@ run_load() {
         baseline) run_pytest_once baseline_test.py ;;
         pytest) run_pytest_once "${PYTEST_FILES[@]}" ;;
         all) run_all ;;
+        readiness) run_readiness ;;
+        capacity) run_capacity ;;
     esac
+}
+
+# --- readiness: every scenario, then the capacity search, in one run folder --------------------------
+run_readiness() {
+    stage "readiness 1/2: every scenario, the baseline and the probes"
+    run_all
+    local scenarios_code="$LOAD_CODE"
+    [[ "$INTERRUPTED" == 0 ]] || return 0
+    stage "readiness 2/2: the capacity search${RUN_TIME:+ (--run-time $RUN_TIME)}"
+    LOAD_CODE=0
+    run_readiness_capacity
+    # the worse of the two: 1 (a target missed) over 2 (usage or pre-flight) over 0
+    if [[ "$scenarios_code" == 1 || "$LOAD_CODE" == 1 ]]; then
+        LOAD_CODE=1
+    elif [[ "$scenarios_code" != 0 ]]; then
+        LOAD_CODE="$scenarios_code"
+    fi
+}
+
+run_readiness_capacity() { # the capacity preset's search into this run folder
+    if [[ -n "$SERVER_PID" ]]; then # the bundled backend: the search starts its own, limits raised
+        stop_backend
+        CAPACITY_BUNDLED=1
+        info capacity_server="reference backend started by the capacity search, rate limits raised"
+    fi
+    stage "capacity: an open-model search of the arrival rate, at most $RUN_TIME"
+    capacity_command
+    local rc=0
+    mkdir -p "$RUN/logs"
+    run_child "${CMD[@]}" > >(tee -i "$RUN/logs/capacity.log") 2>&1 || rc=$?
+    LOAD_CODE="$(tool_code "$rc")"
+    sleep 0.2 # let tee write the last lines
+    # no capacity.json (a pre-flight refusal, a crash): run.json says so, with its exit line
+    printf 'capacity: %s\n' "$(shield "$PY" "$HELPER" scenario-done "$RUN" capacity "$rc" "$RUN/logs/capacity.log")"
+}
+
+render_readiness() { # readiness.md; "not ready" makes the exit 1; --baseline-report copies it
+    stage "rendering the readiness report"
+    local rc=0
+    shield "$PY" -m loadkit.report.render_readiness "$RUN" || rc=$?
+    [[ "$rc" == 0 ]] || RENDER_CODE="$rc"
+    if [[ "$BASELINE_REPORT" == 1 && "$INTERRUPTED" == 0 && "$rc" != 2 ]]; then
+        stage "writing BASELINE_REPORT.md from readiness.md (charts in docs/baseline/)"
+        (cd "$ROOT" && "$PY" -m loadkit.report.render_readiness "${RUN#"$ROOT"/}" \
+            --output BASELINE_REPORT.md --charts-dir docs/baseline >/dev/null) || [[ $? == 1 ]] ||
+            RENDER_CODE=2
+    fi
 }
 
 # --- the report ---------------------------------------------------------------------------------------
@@ -512,7 +619,7 @@ render_report() {
     if [[ -n "$COMPARE" && -f "$RUN/report.md" ]]; then
         shield "$PY" "$HELPER" section "$RUN/report.md" "Comparison with"
     fi
-    if [[ "$BASELINE_REPORT" == 1 && "$INTERRUPTED" == 0 && "$LOAD_CODE" == 0 ]]; then
+    if [[ "$BASELINE_REPORT" == 1 && "$PRESET" != readiness && "$INTERRUPTED" == 0 && "$LOAD_CODE" == 0 ]]; then
         stage "writing BASELINE_REPORT.md (charts in docs/baseline/)"
         (cd "$ROOT" && "$PY" -m loadkit.render "${RUN#"$ROOT"/}" --output BASELINE_REPORT.md \
             --charts-dir docs/baseline >/dev/null) || RENDER_CODE=1
@@ -536,7 +643,12 @@ main() {
     check_dependencies
     info preset="$PRESET" started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)" command="$0 $*"
     stop_if_interrupted
-    if [[ -z "$HOST" ]]; then
+    CAPACITY_BUNDLED=0
+    if [[ -z "$HOST" && "$KIND" == capacity ]]; then # the search starts it, per worker count
+        CAPACITY_BUNDLED=1
+        info server="reference backend started by the capacity search, rate limits raised" \
+            database="SQLite file per worker count in $RUN (fresh)" target="bundled reference backend"
+    elif [[ -z "$HOST" ]]; then
         start_backend
     else
         info target="$HOST" server="external target" database="not known to the runner (external target)"
@@ -554,15 +666,18 @@ main() {
         "${TARGET_DIED[@]}"
     shield "$PY" "$HELPER" verdicts "$RUN" || warn "could not write the verdicts into run.json"
     render_report
+    [[ "$PRESET" != readiness ]] || render_readiness
     local code
     code="$(final_code)"
     info exit_code="$code"
     [[ "$RENDER_CODE" == 0 || "$RENDER_CODE" == 1 ]] || warn "the report could not be rendered"
-    if [[ -f "$RUN/report.md" ]]; then
+    local name=report.md
+    [[ "$PRESET" != readiness ]] || name=readiness.md
+    if [[ -f "$RUN/$name" ]]; then
         if [[ "$code" == 0 ]]; then
-            printf '%sreport: %s/report.md%s\n' "$GREEN" "$RUN" "$RESET"
+            printf '%sreport: %s/%s%s\n' "$GREEN" "$RUN" "$name" "$RESET"
         else
-            printf '%sreport: %s/report.md (exit %s)%s\n' "$RED" "$RUN" "$code" "$RESET"
+            printf '%sreport: %s/%s (exit %s)%s\n' "$RED" "$RUN" "$name" "$code" "$RESET"
         fi
     fi
     exit "$code"

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from loadkit.report import charts, render_profile, scenario_verdict
+from loadkit.report import charts, render_capacity, render_profile, scenario_verdict
 from loadkit.report.compare import (
     CompareError,
     Comparison,
@@ -254,6 +254,7 @@ def render_markdown(
     lines += run_section(run_dir, reports, info) + machine_section(reports, info)
     profile = read_profile(run_dir)
     lines += verdicts_section(rows) + summary_section(reports)
+    lines += render_capacity.section(render_capacity.capacity_report(reports), run_dir, output)
     lines += bottleneck_section(reports, profile)
     lines += render_profile.section(profile, _relative(run_dir / SVG_NAME, output))
     if comparison is not None:

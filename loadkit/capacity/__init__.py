@@ -1,0 +1,1 @@
+"""The capacity finder: an open-model search of the arrival rate a target sustains."""
