@@ -158,7 +158,7 @@ class LocustRun:
         newest = int((now or time.time()) - t0)
         hist, requests = LatencyHistogram(), 0
         for sec in range(newest - LIVE_WINDOW_S, newest):
-            item = self.recorder.series.get(sec)
+            item = self.recorder.series.second(sec)
             if item is not None:
                 hist.merge(item.hist)
                 requests += item.requests
