@@ -36,7 +36,8 @@ RESERVED = 2  # [0]: the default-limit scenario, [1]: the upload-limit one
 PROBE_ROLES = ("default", "refresh", "upload", "extract", "upload_trust")
 MIN_GENERAL = 3
 MAX_REFUSALS = 8  # refusals of one login before it gives up
-REFRESH_MARGIN_S = 120.0
+REFRESH_MARGIN_S = 120.0  # refresh this long before expiry, or REFRESH_FRACTION of a short lifetime
+REFRESH_FRACTION = 0.1
 CONCURRENT_LOGIN_WAIT_S = 1.5
 _SEED = re.compile(r"loadtest-(\d{3,})@example\.com")
 
@@ -70,6 +71,24 @@ class Roles:
             f"{n} accounts: {len(self.reserved)} reserved, {len(self.probe)} probe, "
             f"{len(self.general)} general"
         )
+
+
+def lifetime_s(token: api.Token) -> float | None:
+    """The access token's lifetime: its expires_in, else its JWT's exp - iat; None when unknown."""
+    if token.lifetime_s is not None:
+        return token.lifetime_s
+    claims = jwt.claims(token.access_token) or {}
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if isinstance(exp, int | float) and isinstance(iat, int | float) and exp > iat:
+        return float(exp - iat)
+    return None
+
+
+def refresh_margin_s(token: api.Token) -> float:
+    """How long before expiry to refresh: REFRESH_MARGIN_S, or 10% of a shorter lifetime (a 60 s
+    token refreshes 6 s before it expires, not on every request)."""
+    life = lifetime_s(token)
+    return REFRESH_MARGIN_S if life is None else min(REFRESH_MARGIN_S, REFRESH_FRACTION * life)
 
 
 def seed_number(email: str) -> int | None:
@@ -142,12 +161,12 @@ class TokenManager:
 
         ``login``/``refresh`` replace the manager's own for this call (a Locust user's client)."""
         token = self.store.get(account.email)
-        if token is not None and not token.needs_refresh(margin_s=REFRESH_MARGIN_S):
+        if token is not None and not token.needs_refresh(margin_s=refresh_margin_s(token)):
             self._answered = True  # a login with this password was answered before
             return token
         with self._lock(account.email):
             token = self.store.get(account.email)
-            if token is not None and not token.needs_refresh(margin_s=REFRESH_MARGIN_S):
+            if token is not None and not token.needs_refresh(margin_s=refresh_margin_s(token)):
                 return token
             renewed = self._refreshed(account, token, refresh) if token is not None else None
             token = renewed or self._logged_in(account, login or self.login)
@@ -164,7 +183,7 @@ class TokenManager:
             return None
         with self.store.refreshing(account.email, self.sleep):
             newer = self.store.get(account.email)  # another process may have refreshed it
-            if newer is not None and not newer.needs_refresh(margin_s=REFRESH_MARGIN_S):
+            if newer is not None and not newer.needs_refresh(margin_s=refresh_margin_s(newer)):
                 return newer
             try:
                 token = refresh(newer or old)

@@ -1,4 +1,4 @@
-"""measure.timeseries and the recorder's bounded memory: coarsening, merging, the stated interval."""
+"""measure.timeseries and the recorder's bounded memory: coarsening, merging, the interval."""
 
 from __future__ import annotations
 
