@@ -99,6 +99,13 @@ def add_arguments(parser: object, **_kw: object) -> None:
     )
     progress.add_argument(parser)
     parser.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=0.0,
+        include_in_web_ui=False,
+        help="write the report (checkpoint: true) and report.md every N seconds (0: off)",
+    )
+    parser.add_argument(
         "--metrics-port",
         type=int,
         default=0,

@@ -69,6 +69,7 @@ class LocustRun:
     worker_cpu: dict[str, float] = field(default_factory=dict)
     live: deque = field(default_factory=lambda: deque(maxlen=LIVE_MAX_ROWS))
     sampler: gevent.Greenlet | None = None
+    checkpointer: gevent.Greenlet | None = None  # run_report.start_checkpoints
     finalized: bool = False
     live_canary: canary.Canary | None = None
     canary_idle_ms: float | None = None
@@ -113,9 +114,10 @@ class LocustRun:
         """The test stopped: stop monitors and sampler (idempotent)."""
         if self.running:
             self.stopped_at, self.running = time.time(), False
-        if self.sampler is not None:
-            self.sampler.kill(block=False)
-            self.sampler = None
+        for greenlet in (self.sampler, self.checkpointer):
+            if greenlet is not None:
+                greenlet.kill(block=False)
+        self.sampler = self.checkpointer = None
         for monitor in (self.server, self.pool, self.live_canary):
             if monitor is not None:
                 monitor.stop()

@@ -1,13 +1,22 @@
 """Writing a Locust run's report: its name, parameters, the summary
-line, the final CSV."""
+line, the final CSV, and the checkpoints of a long run.
+
+A checkpoint is the report written while the test runs (every ``--checkpoint-interval`` seconds, by
+a greenlet on the master or the local runner): the same JSON with ``checkpoint: true`` and
+report.md rendered from it, both written atomically, so a crash or ``kill -9`` loses at most one
+interval. The final report (``checkpoint: false``) replaces it.
+"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import gevent
 from locust.runners import MasterRunner
 
-from loadkit.locust_plugin import users
+from loadkit.contract import api
+from loadkit.locust_plugin import report_page, users
 from loadkit.locust_plugin.state import EXIT_FAILED, STATE, logger
 
 
@@ -41,17 +50,68 @@ def _locust_totals(environment: object) -> dict:
     return {"num_requests": total.num_requests, "num_failures": total.num_failures}
 
 
+def _build(environment: object, checkpoint: bool) -> dict:
+    run = STATE.run
+    interval = getattr(environment.parsed_options, "checkpoint_interval", 0) or 0
+    marks = {"checkpoint": checkpoint, "checkpoint_interval_s": interval or None}
+    if checkpoint:
+        marks["checkpoint_written_at"] = round(time.time(), 3)
+    return run.report(
+        test_name=report_name(environment.parsed_options),
+        target=environment.host or "",
+        parameters=STATE.parameters or run_parameters(environment),
+        extra={
+            "locust_stats": _locust_totals(environment),
+            **_login_findings(),
+            "tokens": token_counts(run.recorder.endpoints),
+            **marks,
+        },
+    )
+
+
+def token_counts(endpoints: dict) -> dict:
+    """Logins and refreshes the run sent (every process: they are requests like any other)."""
+    out = {}
+    for key, path in (("logins", api.LOGIN), ("refreshes", api.REFRESH)):
+        item = endpoints.get(api.endpoint("POST", path))
+        out[key] = 0 if item is None else item.requests - item.failures
+        out[f"{key}_failed"] = 0 if item is None else item.failures
+    return out
+
+
+def write_checkpoint(environment: object) -> Path | None:
+    """The report so far, marked as a checkpoint, and report.md rendered from it."""
+    run = STATE.run
+    if run is None or not run.running or run.started_at is None or STATE.directory is None:
+        return None
+    path = run.write(_build(environment, checkpoint=True), STATE.directory)
+    report_page.render_now(STATE.directory)
+    return path
+
+
+def _checkpoints(environment: object, interval_s: float) -> None:
+    for _ in range(int(7 * 86400 / interval_s) + 1):  # bounded: a week of checkpoints
+        gevent.sleep(interval_s)
+        if STATE.run is None or not STATE.run.running:
+            return
+        try:
+            write_checkpoint(environment)
+        except Exception as exc:  # a failed checkpoint must not end the run
+            logger.warning("checkpoint not written: %s", exc)
+
+
+def start_checkpoints(environment: object) -> gevent.Greenlet | None:
+    """Write a checkpoint every --checkpoint-interval seconds while the test runs (0: never)."""
+    interval = getattr(environment.parsed_options, "checkpoint_interval", 0) or 0
+    return gevent.spawn(_checkpoints, environment, float(interval)) if interval > 0 else None
+
+
 def write_report(environment: object) -> Path | None:
     """Write the report now; set the exit code from its verdict."""
     run = STATE.run
     if run is None or run.started_at is None or STATE.directory is None:
         return None
-    report = run.report(
-        test_name=report_name(environment.parsed_options),
-        target=environment.host or "",
-        parameters=STATE.parameters or run_parameters(environment),
-        extra={"locust_stats": _locust_totals(environment), **_login_findings()},
-    )
+    report = _build(environment, checkpoint=False)
     path = run.write(report, STATE.directory)
     environment.process_exit_code = 0 if report["passed"] else EXIT_FAILED
     verdict = "passed" if report["passed"] else "FAILED"
