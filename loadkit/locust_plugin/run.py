@@ -175,15 +175,15 @@ class LocustRun:
 
     def live_row(self) -> dict:
         """The newest figures: server RSS/CPU, pool, p95 and throughput of the last seconds."""
-        server = self.server.samples()[-1:] if self.server is not None else []
-        pool = self.pool.samples()[-1:] if self.pool is not None else []
+        server = (self.server.latest() if self.server is not None else None) or {}
+        pool = (self.pool.latest() if self.pool is not None else None) or {}
         p95, rps = self.recent_p95_ms()
         return {
             "t": round(time.time(), 3),
-            "server_rss_mb": server[0]["rss_mb"] if server else None,
-            "server_cpu_percent": server[0]["cpu_percent"] if server else None,
-            "pool_checked_out": pool[0]["checked_out"] if pool else None,
-            "pool_overflow": pool[0]["overflow"] if pool else None,
+            "server_rss_mb": server.get("rss_mb"),
+            "server_cpu_percent": server.get("cpu_percent"),
+            "pool_checked_out": pool.get("checked_out"),
+            "pool_overflow": pool.get("overflow"),
             "p95_ms": p95,
             "requests_per_second": rps,
         }
