@@ -32,6 +32,7 @@ from loadkit.locust_plugin.run_report import (
     write_report,
 )
 from loadkit.locust_plugin.state import DATA_KEY, EXIT_FAILED, STATE, WORKER_REPORT_WAIT_S, logger
+from loadkit.measure.timeseries import DEFAULT_MAX_POINTS
 from loadkit.report.run_folder import run_dir
 from loadkit.report.server_profile import write_profile
 from loadkit.verdicts.slo import TargetsError, load_profile
@@ -72,7 +73,8 @@ def on_init(environment: object, runner: object, web_ui: object = None, **_kw: o
         configure_accounts(environment, options)
     except (TargetsError, AccountsError, StoreError) as exc:
         usage_error(str(exc))
-    STATE.run = LocustRun(profile=profile, warmup_s=options.warmup)
+    points = max(2, getattr(options, "timeseries_points", 0) or DEFAULT_MAX_POINTS)
+    STATE.run = LocustRun(profile=profile, warmup_s=options.warmup, max_points=points)
     set_timeouts(environment, options)
     if is_worker:
         return

@@ -19,6 +19,7 @@ import psutil
 
 from loadkit.measure.histogram import LatencyHistogram
 from loadkit.measure.recording import RunRecorder
+from loadkit.measure.timeseries import DEFAULT_MAX_POINTS
 from loadkit.report.schema import build_report
 from loadkit.report.writer import write_report
 from loadkit.verdicts import cost, locust_verdict
@@ -59,6 +60,7 @@ class LocustRun:
 
     profile: Profile
     warmup_s: float = 0.0
+    max_points: int = DEFAULT_MAX_POINTS  # --timeseries-points
     recorder: RunRecorder = field(default_factory=RunRecorder)
     started_at: float | None = None
     stopped_at: float | None = None
@@ -82,7 +84,7 @@ class LocustRun:
         if monitors is not None:
             self._measure_canary_idle(monitors[1])
         self.started_at, self.stopped_at, self.running = time.time(), None, True
-        self.recorder = RunRecorder(warmup_s=self.warmup_s)
+        self.recorder = RunRecorder(warmup_s=self.warmup_s, max_points=self.max_points)
         self.recorder.start(self.started_at)
         self.worker_cpu, self.finalized = {}, False
         self.own_cpu.start()
@@ -136,7 +138,8 @@ class LocustRun:
 
     def take_delta(self) -> dict:
         """What this worker recorded since its last report, as a message-safe dict."""
-        delta, self.recorder = self.recorder, RunRecorder(warmup_s=self.warmup_s)
+        fresh = RunRecorder(warmup_s=self.warmup_s, max_points=self.max_points)
+        delta, self.recorder = self.recorder, fresh
         self.recorder.start(delta.t0)
         return {"recorder": delta.to_dict(), "cpu": self.own_cpu.percent()}
 

@@ -18,6 +18,7 @@ from locust.runners import MasterRunner
 from loadkit.contract import api
 from loadkit.locust_plugin import report_page, users
 from loadkit.locust_plugin.state import EXIT_FAILED, STATE, logger
+from loadkit.verdicts import drift
 
 
 def report_name(options: object) -> str:
@@ -56,7 +57,7 @@ def _build(environment: object, checkpoint: bool) -> dict:
     marks = {"checkpoint": checkpoint, "checkpoint_interval_s": interval or None}
     if checkpoint:
         marks["checkpoint_written_at"] = round(time.time(), 3)
-    return run.report(
+    report = run.report(
         test_name=report_name(environment.parsed_options),
         target=environment.host or "",
         parameters=STATE.parameters or run_parameters(environment),
@@ -66,6 +67,19 @@ def _build(environment: object, checkpoint: bool) -> dict:
             "tokens": token_counts(run.recorder.endpoints),
             **marks,
         },
+    )
+    report["drift"] = drift_of(run, report)
+    return report
+
+
+def drift_of(run: object, report: dict) -> dict:
+    """The drift block: latency and server RSS slopes per interval, generator RSS, leak verdict."""
+    t0 = run.recorder.t0 or run.started_at or 0.0
+    return drift.drift_block(
+        report["timeseries"],
+        interval_s=report["parameters"].get("timeseries_interval_s", 1),
+        warmup_s=run.warmup_s,
+        generator=run.server.generator_rss(t0) if run.server is not None else (),
     )
 
 

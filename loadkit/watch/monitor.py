@@ -130,6 +130,7 @@ class ServerMonitor:
         self._samples: list[dict] = []
         self._peak_mb: float | None = None
         self._cpu_sum, self._cpu_n = 0.0, 0
+        self._own = psutil.Process()  # the generator: this process (the master, distributed)
         self._lock = threading.Lock()
         self._cpu_seen: dict[tuple[int, float], float] = {}
         self._last_wall: float | None = None
@@ -184,6 +185,7 @@ class ServerMonitor:
             elapsed = None if self._last_wall is None else wall - self._last_wall
             cpu = round(100 * cpu_s / elapsed, 2) if elapsed else None
             row = {"t": wall, "rss_mb": round(rss / MB, 3), "cpu_percent": cpu}
+            row["generator_rss_mb"] = round(self._own.memory_info().rss / MB, 3)
             self._samples.append(row)
             self._peak_mb = max(self._peak_mb or 0.0, row["rss_mb"])
             if cpu is not None:
@@ -197,6 +199,10 @@ class ServerMonitor:
         """Every sample so far: {t (wall), rss_mb, cpu_percent (None for the first)}."""
         with self._lock:
             return [dict(s) for s in self._samples]
+
+    def generator_rss(self, t0: float) -> list[tuple[float, float]]:
+        """(seconds since t0, MB) of this process's own RSS, sampled with the server's."""
+        return [(s["t"] - t0, s["generator_rss_mb"]) for s in self.samples()]
 
     def latest(self) -> dict | None:
         """The newest sample (no copy of the list: the live view asks every second)."""

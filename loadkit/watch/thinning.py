@@ -19,12 +19,13 @@ def thinned(samples: list[dict], merge: Callable[[dict, dict], dict]) -> list[di
 
 
 def merge_server(a: dict, b: dict) -> dict:
-    """Two server samples {t, rss_mb, cpu_percent} as one."""
+    """Two server samples {t, rss_mb, cpu_percent, generator_rss_mb} as one."""
     cpu = [c for c in (a["cpu_percent"], b["cpu_percent"]) if c is not None]
     return {
         "t": a["t"],
         "rss_mb": max(a["rss_mb"], b["rss_mb"]),
         "cpu_percent": round(sum(cpu) / len(cpu), 2) if cpu else None,
+        "generator_rss_mb": max(a["generator_rss_mb"], b["generator_rss_mb"]),
     }
 
 
