@@ -104,8 +104,10 @@ def write_checkpoint(environment: object) -> Path | None:
 
 
 def _checkpoints(environment: object, interval_s: float) -> None:
-    for _ in range(int(7 * 86400 / interval_s) + 1):  # bounded: a week of checkpoints
-        gevent.sleep(interval_s)
+    """Every interval_s from the start (rendering time does not push the next one later)."""
+    start = time.monotonic()
+    for i in range(1, int(7 * 86400 / interval_s) + 2):  # bounded: a week of checkpoints
+        gevent.sleep(max(0.0, start + i * interval_s - time.monotonic()))
         if STATE.run is None or not STATE.run.running:
             return
         try:
