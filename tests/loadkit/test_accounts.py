@@ -186,6 +186,7 @@ def test_refresh_near_expiry_rotates_and_a_refused_refresh_logs_in(
     """A token within the margin is refreshed, not re-logged; a refused refresh logs in again."""
     token_server.expires_in = 60  # inside the refresh margin from the start:
     monkeypatch.setattr(accounts_module, "REFRESH_FRACTION", 1.0)
+    monkeypatch.setattr(accounts_module, "KEEP_FRACTION", 1.0)  # a refused refresh: log in now
     tokens = manager(token_server)
     account = accounts(1)[0]
     first = tokens.token(account)

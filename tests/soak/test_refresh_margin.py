@@ -1,10 +1,15 @@
-"""contract.accounts.refresh_margin_s: the refresh margin scales with the token's lifetime."""
+"""contract.accounts: the refresh margin scales with the token's lifetime; a refused refresh keeps
+a token that is still good and tries again later."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 from loadkit.contract import accounts, api, jwt
+from tests.loadkit.test_accounts import TokenServer, manager
+from tests.loadkit.test_accounts import accounts as account_list
 
 
 def _jwt(claims: dict) -> str:
@@ -33,3 +38,24 @@ def test_a_cached_token_reads_its_lifetime_from_its_claims() -> None:
     assert accounts.refresh_margin_s(jwt_token) == 3.0
     opaque = api.Token("opaque", None, 130.0)
     assert accounts.refresh_margin_s(opaque) == accounts.REFRESH_MARGIN_S
+
+
+def test_a_refused_refresh_keeps_a_valid_token_and_retries_later(
+    token_server: TokenServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refresh refused with 60 s left: the token is kept (no login) until the retry time; then
+    the refresh is tried again and, answered, rotates the token (one login in all)."""
+    token_server.expires_in = 60
+    monkeypatch.setattr(accounts, "REFRESH_FRACTION", 1.0)  # inside the margin from the start
+    tokens = manager(token_server)
+    account = account_list(1)[0]
+    first = tokens.token(account)
+    token_server.refuse_refresh = True
+    assert tokens.token(account).access_token == first.access_token  # refused: kept
+    assert tokens.token(account).access_token == first.access_token  # no retry before its time
+    assert token_server.refreshes == 0 and token_server.logins == {"t0@x.io": 1}
+    token_server.refuse_refresh = False
+    token_server.valid_refresh.add(first.refresh_token)  # refused as by a limit: not consumed
+    tokens._retry_at[account.email] = 0.0  # the retry time has come
+    assert tokens.token(account).access_token != first.access_token
+    assert token_server.refreshes == 1 and token_server.logins == {"t0@x.io": 1}
