@@ -4,29 +4,31 @@ Requests land in per-second buckets (the *tail*, the last ``TAIL_S`` seconds, wh
 reads); a second older than that is folded into the series proper, whose buckets are
 ``interval_s`` wide. When the series would hold more than ``max_points`` buckets, the interval
 doubles and adjacent buckets merge, so memory stays flat: at most ``max_points`` histograms plus the
-tail. The report states the interval (``parameters.timeseries_interval_s``): 1 s for runs shorter
-than ``max_points`` seconds, 2, 4, 8 ... s for longer ones (a 2 h soak ends at 16 s).
+tail, each a `SeriesHistogram` (bounded keys). The report states the interval
+(``parameters.timeseries_interval_s``): 1 s for runs shorter than ``max_points`` seconds, 2, 4, 8
+... s for longer ones (a 1 h soak ends at 16 s points, a 2 h one at 32 s).
 """
 
 from __future__ import annotations
 
 import math
 
-from loadkit.measure.histogram import LatencyHistogram, us_to_ms
+from loadkit.measure.histogram import LatencyHistogram, SeriesHistogram, us_to_ms
 
 TAIL_S = 12
-DEFAULT_MAX_POINTS = 500
+DEFAULT_MAX_POINTS = 250
 
 
 class Latencies:
-    """Request, failure and latency figures of one endpoint (or of one bucket of the run)."""
+    """Request, failure and latency figures of one endpoint, or (``point``) of one point of the
+    time series, whose histogram is a `SeriesHistogram`: bounded keys, 0.4%."""
 
     __slots__ = ("requests", "failures", "hist")
 
-    def __init__(self) -> None:
+    def __init__(self, point: bool = False) -> None:
         self.requests = 0
         self.failures = 0
-        self.hist = LatencyHistogram()
+        self.hist = SeriesHistogram() if point else LatencyHistogram()
 
     def merge(self, other: Latencies) -> None:
         self.requests += other.requests
@@ -34,7 +36,7 @@ class Latencies:
         self.hist.merge(other.hist)
 
     def copy(self) -> Latencies:
-        item = Latencies()
+        item = Latencies(isinstance(self.hist, SeriesHistogram))
         item.merge(self)
         return item
 
@@ -42,10 +44,10 @@ class Latencies:
         return {"requests": self.requests, "failures": self.failures, "hist": self.hist.to_dict()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Latencies:
-        item = cls()
+    def from_dict(cls, d: dict, point: bool = False) -> Latencies:
+        item = cls(point)
         item.requests, item.failures = int(d["requests"]), int(d["failures"])
-        item.hist = LatencyHistogram.from_dict(d["hist"])
+        item.hist = (SeriesHistogram if point else LatencyHistogram).from_dict(d["hist"])
         return item
 
 
@@ -65,7 +67,7 @@ class TimeSeries:
         """The figures of one second (created, and older seconds folded, when it is new)."""
         item = self.tail.get(second)
         if item is None:
-            item = self.tail[second] = Latencies()
+            item = self.tail[second] = Latencies(point=True)
             if second > self._newest:
                 self._newest = second
                 self._fold(second - TAIL_S)
@@ -122,7 +124,7 @@ class TimeSeries:
         """Buckets with the tail folded in, without changing the series."""
         out = {key: item.copy() for key, item in self.buckets.items()}
         for sec, item in self.tail.items():
-            out.setdefault(sec // self.interval_s, Latencies()).merge(item)
+            out.setdefault(sec // self.interval_s, Latencies(point=True)).merge(item)
         return out
 
     def rows(self, duration_s: float) -> list[dict]:
@@ -131,7 +133,7 @@ class TimeSeries:
         last = max([*view, math.ceil(duration_s / self.interval_s) - 1, -1])
         rows = []
         for key in range(last + 1):
-            item = view.get(key) or Latencies()
+            item = view.get(key) or Latencies(point=True)
             p50, p95, p99 = item.hist.percentiles((50, 95, 99))
             rows.append(
                 {
@@ -161,7 +163,7 @@ class TimeSeries:
             d = {"tail": d}
         series = cls(max_points=d.get("max_points", DEFAULT_MAX_POINTS))
         series.interval_s = int(d.get("interval_s", 1))
-        series.buckets = {int(k): Latencies.from_dict(v) for k, v in d.get("buckets", [])}
+        series.buckets = {int(k): Latencies.from_dict(v, True) for k, v in d.get("buckets", [])}
         for sec, v in d.get("tail", []):
-            series.at(int(sec)).merge(Latencies.from_dict(v))
+            series.at(int(sec)).merge(Latencies.from_dict(v, True))
         return series

@@ -56,3 +56,16 @@ def test_the_report_states_the_interval() -> None:
     assert s["timeseries_interval_s"] == 8
     assert [r["t"] for r in s["timeseries"][:2]] == [0, 8]
     assert sum(r["requests"] for r in s["timeseries"]) == 60
+
+
+def test_a_point_holds_a_bounded_number_of_keys_and_close_percentiles() -> None:
+    """10,000 distinct latencies (1..10 ms) in one point: at most 32 keys per doubling (5 of them
+    here), and its p95 within 1.6% of the exact value."""
+    series = TimeSeries()
+    item = series.at(0)
+    values = [1000 + i * 0.9 for i in range(10_000)]  # 1,000 .. 10,000 us
+    for v in values:
+        item.hist.record(int(v))
+    assert len(item.hist._counts) <= 32 * 5
+    exact = sorted(values)[9499]
+    assert abs(item.hist.percentile(95) - exact) / exact < 0.016
