@@ -24,14 +24,9 @@ from loadkit.locust_plugin.options import (
     usage_error,
 )
 from loadkit.locust_plugin.run import LocustRun
-from loadkit.locust_plugin.run_report import (
-    final_csv,
-    report_name,
-    run_parameters,
-    start_checkpoints,
-    write_report,
-)
+from loadkit.locust_plugin.run_report import final_csv, report_name, run_parameters, write_report
 from loadkit.locust_plugin.state import DATA_KEY, EXIT_FAILED, STATE, WORKER_REPORT_WAIT_S, logger
+from loadkit.locust_plugin.upkeep import start_upkeep
 from loadkit.measure.timeseries import DEFAULT_MAX_POINTS
 from loadkit.report.run_folder import run_dir
 from loadkit.report.server_profile import write_profile
@@ -173,7 +168,7 @@ def on_test_start(environment: object, **_kw: object) -> None:
         return
     STATE.parameters = run_parameters(environment)
     STATE.run.begin(monitors=_monitors(environment))
-    STATE.run.checkpointer = start_checkpoints(environment)
+    STATE.run.checkpointer = start_upkeep(environment)
     _start_profile(environment)
 
 

@@ -71,7 +71,7 @@ class LocustRun:
     worker_cpu: dict[str, float] = field(default_factory=dict)
     live: deque = field(default_factory=lambda: deque(maxlen=LIVE_MAX_ROWS))
     sampler: gevent.Greenlet | None = None
-    checkpointer: gevent.Greenlet | None = None  # run_report.start_checkpoints
+    checkpointer: gevent.Greenlet | None = None  # upkeep.start_upkeep: checkpoints, pruning
     finalized: bool = False
     live_canary: canary.Canary | None = None
     canary_idle_ms: float | None = None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import gevent
 from locust.runners import MasterRunner
 
 from loadkit.contract import api
@@ -64,7 +63,7 @@ def _build(environment: object, checkpoint: bool) -> dict:
         extra={
             "locust_stats": _locust_totals(environment),
             **_login_findings(),
-            "tokens": token_counts(run.recorder.endpoints),
+            "tokens": token_counts(run.recorder.endpoints, environment),
             **marks,
         },
     )
@@ -83,13 +82,19 @@ def drift_of(run: object, report: dict) -> dict:
     )
 
 
-def token_counts(endpoints: dict) -> dict:
-    """Logins and refreshes the run sent (every process: they are requests like any other)."""
+def token_counts(endpoints: dict, environment: object) -> dict:
+    """Login and refresh requests the run sent (every process: they are requests like any other;
+    a 429 counts as no failure, it is waited out), and the tokens this process's manager got from
+    them (None on a master: its workers hold the tokens)."""
     out = {}
-    for key, path in (("logins", api.LOGIN), ("refreshes", api.REFRESH)):
+    for key, path in (("login", api.LOGIN), ("refresh", api.REFRESH)):
         item = endpoints.get(api.endpoint("POST", path))
-        out[key] = 0 if item is None else item.requests - item.failures
-        out[f"{key}_failed"] = 0 if item is None else item.failures
+        out[f"{key}_requests"] = 0 if item is None else item.requests
+        out[f"{key}_failures"] = 0 if item is None else item.failures
+    manager = getattr(users.SHARED, "tokens", None)
+    local = manager is not None and not isinstance(environment.runner, MasterRunner)
+    out["logins"] = manager.logins if local else None
+    out["refreshes"] = manager.refreshes if local else None
     return out
 
 
@@ -101,25 +106,6 @@ def write_checkpoint(environment: object) -> Path | None:
     path = run.write(_build(environment, checkpoint=True), STATE.directory)
     report_page.render_now(STATE.directory)
     return path
-
-
-def _checkpoints(environment: object, interval_s: float) -> None:
-    """Every interval_s from the start (rendering time does not push the next one later)."""
-    start = time.monotonic()
-    for i in range(1, int(7 * 86400 / interval_s) + 2):  # bounded: a week of checkpoints
-        gevent.sleep(max(0.0, start + i * interval_s - time.monotonic()))
-        if STATE.run is None or not STATE.run.running:
-            return
-        try:
-            write_checkpoint(environment)
-        except Exception as exc:  # a failed checkpoint must not end the run
-            logger.warning("checkpoint not written: %s", exc)
-
-
-def start_checkpoints(environment: object) -> gevent.Greenlet | None:
-    """Write a checkpoint every --checkpoint-interval seconds while the test runs (0: never)."""
-    interval = getattr(environment.parsed_options, "checkpoint_interval", 0) or 0
-    return gevent.spawn(_checkpoints, environment, float(interval)) if interval > 0 else None
 
 
 def write_report(environment: object) -> Path | None:

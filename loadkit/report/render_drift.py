@@ -46,8 +46,9 @@ def section(report: Mapping[str, Any]) -> list[str]:
     lines = checkpoint_lines(report)
     tokens = report.get("tokens")
     if tokens:
-        lines += [f"Tokens: {fmt(tokens.get('logins'))} logins, {fmt(tokens.get('refreshes'))} "
-                  f"refreshes ({fmt(tokens.get('refreshes_failed'))} refused)", ""]  # fmt: skip
+        lines += [f"Tokens: {fmt(tokens.get('logins'))} logins and {fmt(tokens.get('refreshes'))} "
+                  f"refreshes answered, from {fmt(tokens.get('login_requests'))} login and "
+                  f"{fmt(tokens.get('refresh_requests'))} refresh requests", ""]  # fmt: skip
     if not drift:
         return lines
     slopes = drift.get("slopes_per_hour") or {}
