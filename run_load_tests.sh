@@ -26,6 +26,7 @@ Presets (Locust headless, load_test.py):
   moderate   20 users, spawn 2/s, 5 minutes
   heavy      50 users, spawn 5/s, 10 minutes
   stress    100 users, spawn 10/s, 15 minutes
+  soak       20 users, spawn 2/s, 2 hours: refreshes tokens, checkpoints the report, drift section
 Presets (pytest):
   baseline   baseline_test.py: no-auth latency baseline
   pytest     the whole pytest suite (pytest_load_test.py baseline_test.py; LOADTEST_SUITE) in one run
@@ -41,6 +42,8 @@ Options:
   --users N           override the preset's users (Locust presets)
   --spawn-rate R      override the spawn rate, users per second (Locust presets)
   --run-time T        override the duration, e.g. 30s, 5m, 1h (Locust presets; capacity, readiness: the search)
+  --checkpoint-interval S  write the report and report.md every S seconds while the load runs
+                      (Locust presets; soak: 300, others: off; 0: off)
   --tags T[,T...]     Locust tags selecting scenarios, any of:
                       $tags
   --max-rps N         capacity: the highest rate offered (requests/s)
@@ -94,7 +97,7 @@ usage_error() { fail 2 "run_load_tests.sh: $* (see --help)"; }
 # --- arguments --------------------------------------------------------------------------------------
 PRESET="" HOST="" USERS="" SPAWN_RATE="" RUN_TIME="" TAGS="" PROFILE="" ACCOUNTS=""
 PROCESSES="" COMPARE="" YES=0 BASELINE_REPORT=0 METRICS_PORT="" SERVER_PROFILE="" TOKENS="" LOGIN_RATE=""
-NO_TOKEN_CACHE=0 MAX_RPS="" MIX="" SERVER_WORKERS=""
+NO_TOKEN_CACHE=0 MAX_RPS="" MIX="" SERVER_WORKERS="" CHECKPOINT=""
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || usage_error "option $1 needs a value"; }
 
@@ -106,6 +109,7 @@ parse_args() {
             --users) need_value "$@"; USERS="$2"; shift 2 ;;
             --spawn-rate) need_value "$@"; SPAWN_RATE="$2"; shift 2 ;;
             --run-time) need_value "$@"; RUN_TIME="$2"; shift 2 ;;
+            --checkpoint-interval) need_value "$@"; CHECKPOINT="$2"; shift 2 ;;
             --tags) need_value "$@"; TAGS="$2"; shift 2 ;;
             --profile) need_value "$@"; PROFILE="$2"; shift 2 ;;
             --max-rps) need_value "$@"; MAX_RPS="$2"; shift 2 ;;
@@ -139,6 +143,7 @@ set_preset() {
         moderate) users=20 rate=2 time=5m ;;
         heavy) users=50 rate=5 time=10m ;;
         stress) users=100 rate=10 time=15m ;;
+        soak) users=20 rate=2 time=2h CHECKPOINT="${CHECKPOINT:-300}" ;;
         baseline | pytest | all) KIND=pytest; return ;;
         readiness) KIND=pytest RUN_TIME="${RUN_TIME:-5m}"; return ;; # `all`, then capacity
         capacity) KIND=capacity RUN_TIME="${RUN_TIME:-5m}"; return ;;
@@ -158,6 +163,8 @@ validate_args() {
         usage_error "--spawn-rate must be a number"
     [[ -z "$RUN_TIME" || "$RUN_TIME" =~ ^([0-9]+[hms]?)+$ ]] ||
         usage_error "--run-time must look like 30s, 5m, 1h30m"
+    [[ -z "$CHECKPOINT" || "$CHECKPOINT" =~ ^[0-9]+$ ]] ||
+        usage_error "--checkpoint-interval must be whole seconds (0: off)"
     [[ -z "$PROCESSES" || "$PROCESSES" =~ ^[1-9][0-9]*$ ]] ||
         usage_error "--processes must be a positive integer"
     [[ -z "$METRICS_PORT" || ("$METRICS_PORT" =~ ^[1-9][0-9]{0,4}$ && "$METRICS_PORT" -le 65535) ]] ||
@@ -181,6 +188,7 @@ validate_args() {
         for opt in "${locust_only[@]}"; do
             [[ -z "${!opt}" ]] || warn "--$(tr '[:upper:]_' '[:lower:]-' <<<"$opt") applies to Locust presets only; ignored"
         done
+        [[ -z "$CHECKPOINT" ]] || warn "--checkpoint-interval applies to Locust presets only; ignored"
     fi
 }
 
@@ -388,6 +396,7 @@ locust_command() {
     [[ -z "$ACCOUNTS" ]] || CMD+=(--accounts "$ACCOUNTS")
     [[ -z "$SERVER_PID" ]] || CMD+=(--server-pid "$SERVER_PID")
     [[ -z "$METRICS_PORT" ]] || CMD+=(--metrics-port "$METRICS_PORT")
+    [[ -z "$CHECKPOINT" ]] || CMD+=(--checkpoint-interval "$CHECKPOINT")
     [[ "$YES" == 0 ]] || CMD+=(--yes)
     [[ -z "$SERVER_PROFILE" ]] || CMD+=("$SERVER_PROFILE")
     if [[ -n "$TAGS" ]]; then
@@ -549,7 +558,7 @@ run_load() {
     [[ -z "$LOGIN_RATE" ]] || export LOADTEST_LOGIN_RATE="$LOGIN_RATE"
     [[ "$NO_TOKEN_CACHE" == 0 ]] || export LOADTEST_NO_TOKEN_CACHE=1
     case "$PRESET" in
-        quick | moderate | heavy | stress) run_locust ;;
+        quick | moderate | heavy | stress | soak) run_locust ;;
         baseline) run_pytest_once baseline_test.py ;;
         pytest) run_pytest_once "${PYTEST_FILES[@]}" ;;
         all) run_all ;;

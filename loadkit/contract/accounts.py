@@ -36,7 +36,12 @@ RESERVED = 2  # [0]: the default-limit scenario, [1]: the upload-limit one
 PROBE_ROLES = ("default", "refresh", "upload", "extract", "upload_trust")
 MIN_GENERAL = 3
 MAX_REFUSALS = 8  # refusals of one login before it gives up
-REFRESH_MARGIN_S = 120.0
+REFRESH_MARGIN_S = 120.0  # refresh this long before expiry, or REFRESH_FRACTION of a short lifetime
+REFRESH_FRACTION = 0.1
+# A refused refresh (e.g. the refresh limit, when many tokens expire together) keeps the
+# token while more than KEEP_FRACTION of the margin is left, and is retried after RETRY_FRACTION.
+KEEP_FRACTION = 0.25
+RETRY_FRACTION = 0.125
 CONCURRENT_LOGIN_WAIT_S = 1.5
 _SEED = re.compile(r"loadtest-(\d{3,})@example\.com")
 
@@ -70,6 +75,24 @@ class Roles:
             f"{n} accounts: {len(self.reserved)} reserved, {len(self.probe)} probe, "
             f"{len(self.general)} general"
         )
+
+
+def lifetime_s(token: api.Token) -> float | None:
+    """The access token's lifetime: its expires_in, else its JWT's exp - iat; None when unknown."""
+    if token.lifetime_s is not None:
+        return token.lifetime_s
+    claims = jwt.claims(token.access_token) or {}
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if isinstance(exp, int | float) and isinstance(iat, int | float) and exp > iat:
+        return float(exp - iat)
+    return None
+
+
+def refresh_margin_s(token: api.Token) -> float:
+    """How long before expiry to refresh: REFRESH_MARGIN_S, or 10% of a shorter lifetime (a 60 s
+    token refreshes 6 s before it expires, not on every request)."""
+    life = lifetime_s(token)
+    return REFRESH_MARGIN_S if life is None else min(REFRESH_MARGIN_S, REFRESH_FRACTION * life)
 
 
 def seed_number(email: str) -> int | None:
@@ -125,6 +148,7 @@ class TokenManager:
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _answered: bool = False
+    _retry_at: dict[str, float] = field(default_factory=dict)  # email -> next refresh attempt
     _waiting_until: float = 0.0
     missing_from: int | None = None  # the first seed number the target does not have
 
@@ -142,17 +166,35 @@ class TokenManager:
 
         ``login``/``refresh`` replace the manager's own for this call (a Locust user's client)."""
         token = self.store.get(account.email)
-        if token is not None and not token.needs_refresh(margin_s=REFRESH_MARGIN_S):
+        if token is not None and self._good(account, token):
             self._answered = True  # a login with this password was answered before
             return token
         with self._lock(account.email):
             token = self.store.get(account.email)
-            if token is not None and not token.needs_refresh(margin_s=REFRESH_MARGIN_S):
+            if token is not None and self._good(account, token):
                 return token
             renewed = self._refreshed(account, token, refresh) if token is not None else None
+            if renewed is None and token is not None and self._keep(account, token):
+                return token
             token = renewed or self._logged_in(account, login or self.login)
             self.store.put(account.email, token, self.sleep)
             return token
+
+    def _good(self, account: api.Account, token: api.Token) -> bool:
+        """Outside the refresh margin, or inside it while a refused refresh waits to be retried."""
+        margin = refresh_margin_s(token)
+        if not token.needs_refresh(margin_s=margin):
+            return True
+        waiting = time.time() < self._retry_at.get(account.email, 0.0)
+        return waiting and not token.needs_refresh(margin_s=margin * KEEP_FRACTION)
+
+    def _keep(self, account: api.Account, token: api.Token) -> bool:
+        """After a refused refresh: keep a token that has a while left, and retry later."""
+        margin = refresh_margin_s(token)
+        if not token.refresh_token or token.needs_refresh(margin_s=margin * KEEP_FRACTION):
+            return False
+        self._retry_at[account.email] = time.time() + margin * RETRY_FRACTION
+        return True
 
     def drop(self, account: api.Account, token: api.Token | None = None) -> None:
         """A token was answered 401: forget it; the next call logs in again."""
@@ -164,7 +206,7 @@ class TokenManager:
             return None
         with self.store.refreshing(account.email, self.sleep):
             newer = self.store.get(account.email)  # another process may have refreshed it
-            if newer is not None and not newer.needs_refresh(margin_s=REFRESH_MARGIN_S):
+            if newer is not None and not newer.needs_refresh(margin_s=refresh_margin_s(newer)):
                 return newer
             try:
                 token = refresh(newer or old)

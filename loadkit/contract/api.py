@@ -239,6 +239,7 @@ class Token:
     access_token: str = field(repr=False)
     refresh_token: str | None = field(repr=False)
     expires_at: float
+    lifetime_s: float | None = field(default=None, compare=False)  # expires_in, when answered
 
     def needs_refresh(self, now: float | None = None, margin_s: float = 60.0) -> bool:
         """Whether the access token expires within ``margin_s`` seconds."""
@@ -253,4 +254,4 @@ def parse_token_response(body: dict, now: float) -> Token:
     expires_in = body.get("expires_in", 1800)
     if not isinstance(expires_in, int | float) or isinstance(expires_in, bool):
         expires_in = 1800
-    return Token(access, body.get("refresh_token"), now + float(expires_in))
+    return Token(access, body.get("refresh_token"), now + float(expires_in), float(expires_in))

@@ -29,7 +29,9 @@ from loadkit.locust_plugin.options import (
 from loadkit.locust_plugin.run import LocustRun
 from loadkit.locust_plugin.run_report import final_csv, report_name, run_parameters, write_report
 from loadkit.locust_plugin.state import DATA_KEY, EXIT_FAILED, STATE, WORKER_REPORT_WAIT_S, logger
+from loadkit.locust_plugin.upkeep import start_upkeep
 from loadkit.measure.send import record_locust
+from loadkit.measure.timeseries import DEFAULT_MAX_POINTS
 from loadkit.report import ending, run_lock
 from loadkit.report.run_folder import run_dir
 from loadkit.report.server_profile import write_profile
@@ -72,7 +74,8 @@ def on_init(environment: object, runner: object, web_ui: object = None, **_kw: o
         configure_accounts(environment, options)
     except (TargetsError, AccountsError, StoreError) as exc:
         usage_error(str(exc))
-    STATE.run = LocustRun(profile=profile, warmup_s=options.warmup)
+    points = max(2, getattr(options, "timeseries_points", 0) or DEFAULT_MAX_POINTS)
+    STATE.run = LocustRun(profile=profile, warmup_s=options.warmup, max_points=points)
     set_timeouts(environment, options)
     if is_worker:
         return
@@ -182,6 +185,7 @@ def on_test_start(environment: object, **_kw: object) -> None:
     STATE.parameters = run_parameters(environment)
     _join_run_lock(host)
     STATE.run.begin(monitors=_monitors(environment))
+    STATE.run.checkpointer = start_upkeep(environment)
     _start_profile(environment)
 
 

@@ -14,6 +14,7 @@ from loadkit.contract.accounts import manager_for, source_accounts
 from loadkit.locust_plugin import progress, users
 from loadkit.locust_plugin.shapes import SHAPES
 from loadkit.locust_plugin.state import EXIT_USAGE, logger
+from loadkit.measure.timeseries import DEFAULT_MAX_POINTS
 from loadkit.report.run_folder import writable_problem
 from loadkit.watch.loopback import is_loopback
 from loadkit.watch.targeting import Target, host_problem, preflight
@@ -98,6 +99,22 @@ def add_arguments(parser: object, **_kw: object) -> None:
         help="allow load on a host outside loopback",
     )
     progress.add_argument(parser)
+    parser.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=0.0,
+        include_in_web_ui=False,
+        help="write the report (checkpoint: true) and report.md every N seconds (0: off)",
+    )
+    parser.add_argument(
+        "--timeseries-points",
+        type=int,
+        default=DEFAULT_MAX_POINTS,
+        env_var="LOADTEST_TIMESERIES_POINTS",
+        include_in_web_ui=False,
+        help=f"most time-series points kept; past it the interval doubles (default "
+        f"{DEFAULT_MAX_POINTS})",
+    )
     parser.add_argument(
         "--metrics-port",
         type=int,

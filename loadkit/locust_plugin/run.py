@@ -19,6 +19,7 @@ import psutil
 
 from loadkit.measure.histogram import LatencyHistogram
 from loadkit.measure.recording import RunRecorder
+from loadkit.measure.timeseries import DEFAULT_MAX_POINTS
 from loadkit.measure.upload_figures import UploadFigures
 from loadkit.report.schema import build_report
 from loadkit.report.writer import write_report
@@ -60,6 +61,7 @@ class LocustRun:
 
     profile: Profile
     warmup_s: float = 0.0
+    max_points: int = DEFAULT_MAX_POINTS  # --timeseries-points
     recorder: RunRecorder = field(default_factory=RunRecorder)
     started_at: float | None = None
     stopped_at: float | None = None
@@ -70,6 +72,7 @@ class LocustRun:
     worker_cpu: dict[str, float] = field(default_factory=dict)
     live: deque = field(default_factory=lambda: deque(maxlen=LIVE_MAX_ROWS))
     sampler: gevent.Greenlet | None = None
+    checkpointer: gevent.Greenlet | None = None  # upkeep.start_upkeep: checkpoints, pruning
     finalized: bool = False
     live_canary: canary.Canary | None = None
     canary_idle_ms: float | None = None
@@ -83,7 +86,7 @@ class LocustRun:
         if monitors is not None:
             self._measure_canary_idle(monitors[1])
         self.started_at, self.stopped_at, self.running = time.time(), None, True
-        self.recorder = RunRecorder(warmup_s=self.warmup_s)
+        self.recorder = RunRecorder(warmup_s=self.warmup_s, max_points=self.max_points)
         self.recorder.start(self.started_at)
         self.uploads = UploadFigures()
         self.worker_cpu, self.finalized = {}, False
@@ -116,9 +119,10 @@ class LocustRun:
         """The test stopped: stop monitors and sampler (idempotent)."""
         if self.running:
             self.stopped_at, self.running = time.time(), False
-        if self.sampler is not None:
-            self.sampler.kill(block=False)
-            self.sampler = None
+        for greenlet in (self.sampler, self.checkpointer):
+            if greenlet is not None:
+                greenlet.kill(block=False)
+        self.sampler = self.checkpointer = None
         for monitor in (self.server, self.pool, self.live_canary):
             if monitor is not None:
                 monitor.stop()
@@ -148,7 +152,8 @@ class LocustRun:
 
     def take_delta(self) -> dict:
         """What this worker recorded since its last report, as a message-safe dict."""
-        delta, self.recorder = self.recorder, RunRecorder(warmup_s=self.warmup_s)
+        fresh = RunRecorder(warmup_s=self.warmup_s, max_points=self.max_points)
+        delta, self.recorder = self.recorder, fresh
         self.recorder.start(delta.t0)
         uploads, self.uploads = self.uploads, UploadFigures()
         return {"recorder": delta.to_dict(), "cpu": self.own_cpu.percent(),
@@ -177,7 +182,7 @@ class LocustRun:
         newest = int((now or time.time()) - t0)
         hist, requests = LatencyHistogram(), 0
         for sec in range(newest - LIVE_WINDOW_S, newest):
-            item = self.recorder.series.get(sec)
+            item = self.recorder.series.second(sec)
             if item is not None:
                 hist.merge(item.hist)
                 requests += item.requests
@@ -192,15 +197,15 @@ class LocustRun:
 
     def live_row(self) -> dict:
         """The newest figures: server RSS/CPU, pool, p95 and throughput of the last seconds."""
-        server = self.server.samples()[-1:] if self.server is not None else []
-        pool = self.pool.samples()[-1:] if self.pool is not None else []
+        server = (self.server.latest() if self.server is not None else None) or {}
+        pool = (self.pool.latest() if self.pool is not None else None) or {}
         p95, rps = self.recent_p95_ms()
         return {
             "t": round(time.time(), 3),
-            "server_rss_mb": server[0]["rss_mb"] if server else None,
-            "server_cpu_percent": server[0]["cpu_percent"] if server else None,
-            "pool_checked_out": pool[0]["checked_out"] if pool else None,
-            "pool_overflow": pool[0]["overflow"] if pool else None,
+            "server_rss_mb": server.get("rss_mb"),
+            "server_cpu_percent": server.get("cpu_percent"),
+            "pool_checked_out": pool.get("checked_out"),
+            "pool_overflow": pool.get("overflow"),
             "p95_ms": p95,
             "requests_per_second": rps,
         }

@@ -1,14 +1,23 @@
 """Writing a Locust run's report: its name, parameters, the summary
-line, the final CSV."""
+line, the final CSV, and the checkpoints of a long run.
+
+A checkpoint is the report written while the test runs (every ``--checkpoint-interval`` seconds, by
+a greenlet on the master or the local runner): the same JSON with ``checkpoint: true`` and
+report.md rendered from it, both written atomically, so a crash or ``kill -9`` loses at most one
+interval. The final report (``checkpoint: false``) replaces it.
+"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from locust.runners import MasterRunner
 
-from loadkit.locust_plugin import users
+from loadkit.contract import api
+from loadkit.locust_plugin import report_page, users
 from loadkit.locust_plugin.state import EXIT_FAILED, STATE, logger
+from loadkit.verdicts import drift
 
 
 def report_name(options: object) -> str:
@@ -41,17 +50,70 @@ def _locust_totals(environment: object) -> dict:
     return {"num_requests": total.num_requests, "num_failures": total.num_failures}
 
 
+def _build(environment: object, checkpoint: bool) -> dict:
+    run = STATE.run
+    interval = getattr(environment.parsed_options, "checkpoint_interval", 0) or 0
+    marks = {"checkpoint": checkpoint, "checkpoint_interval_s": interval or None}
+    if checkpoint:
+        marks["checkpoint_written_at"] = round(time.time(), 3)
+    report = run.report(
+        test_name=report_name(environment.parsed_options),
+        target=environment.host or "",
+        parameters=STATE.parameters or run_parameters(environment),
+        extra={
+            "locust_stats": _locust_totals(environment),
+            **_login_findings(),
+            "tokens": token_counts(run.recorder.endpoints, environment),
+            **marks,
+        },
+    )
+    report["drift"] = drift_of(run, report)
+    return report
+
+
+def drift_of(run: object, report: dict) -> dict:
+    """The drift block: latency and server RSS slopes per interval, generator RSS, leak verdict."""
+    t0 = run.recorder.t0 or run.started_at or 0.0
+    return drift.drift_block(
+        report["timeseries"],
+        interval_s=report["parameters"].get("timeseries_interval_s", 1),
+        warmup_s=run.warmup_s,
+        generator=run.server.generator_rss(t0) if run.server is not None else (),
+    )
+
+
+def token_counts(endpoints: dict, environment: object) -> dict:
+    """Login and refresh requests the run sent (every process: they are requests like any other;
+    a 429 counts as no failure, it is waited out), and the tokens this process's manager got from
+    them (None on a master: its workers hold the tokens)."""
+    out = {}
+    for key, path in (("login", api.LOGIN), ("refresh", api.REFRESH)):
+        item = endpoints.get(api.endpoint("POST", path))
+        out[f"{key}_requests"] = 0 if item is None else item.requests
+        out[f"{key}_failures"] = 0 if item is None else item.failures
+    manager = getattr(users.SHARED, "tokens", None)
+    local = manager is not None and not isinstance(environment.runner, MasterRunner)
+    out["logins"] = manager.logins if local else None
+    out["refreshes"] = manager.refreshes if local else None
+    return out
+
+
+def write_checkpoint(environment: object) -> Path | None:
+    """The report so far, marked as a checkpoint, and report.md rendered from it."""
+    run = STATE.run
+    if run is None or not run.running or run.started_at is None or STATE.directory is None:
+        return None
+    path = run.write(_build(environment, checkpoint=True), STATE.directory)
+    report_page.render_now(STATE.directory)
+    return path
+
+
 def write_report(environment: object) -> Path | None:
     """Write the report now; set the exit code from its verdict."""
     run = STATE.run
     if run is None or run.started_at is None or STATE.directory is None:
         return None
-    report = run.report(
-        test_name=report_name(environment.parsed_options),
-        target=environment.host or "",
-        parameters=STATE.parameters or run_parameters(environment),
-        extra={"locust_stats": _locust_totals(environment), **_login_findings()},
-    )
+    report = _build(environment, checkpoint=False)
     path = run.write(report, STATE.directory)
     environment.process_exit_code = 0 if report["passed"] else EXIT_FAILED
     verdict = "passed" if report["passed"] else "FAILED"

@@ -273,5 +273,7 @@ def bucket_of(value_s: float) -> tuple[float, float]:
 
 def newest(monitor: object | None) -> dict | None:
     """A monitor's newest sample (anything with ``samples()``); None: no monitor or no sample."""
+    if monitor is not None and hasattr(monitor, "latest"):
+        return monitor.latest()
     rows = monitor.samples()[-1:] if monitor is not None else []
     return rows[0] if rows else None

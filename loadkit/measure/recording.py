@@ -1,5 +1,6 @@
 """The run recorder: the one object a load driver feeds (status codes,
-errors by kind, per-endpoint latency, the per-second time series, per-persona figures).
+errors by kind, per-endpoint latency, the time series, per-persona figures). Its memory is
+bounded: the time series keeps at most ``max_points`` buckets (`measure.timeseries`).
 
 Error samples are grouped: one entry per (endpoint, kind, status, message), with the time it was
 first seen and a ``count``, up to ``error_sample_limit`` distinct groups (``errors_by_kind`` counts
@@ -7,10 +8,11 @@ every error)."""
 
 from __future__ import annotations
 
-import math
 import time
 
-from loadkit.measure.histogram import LatencyHistogram, latency_fields, us_to_ms
+from loadkit.measure.histogram import LatencyHistogram, latency_fields
+from loadkit.measure.timeseries import DEFAULT_MAX_POINTS, TimeSeries
+from loadkit.measure.timeseries import Latencies as _Latencies
 from loadkit.measure.values import iso_utc
 from loadkit.report.redaction import redact
 
@@ -18,32 +20,6 @@ ERROR_KINDS = ("http_4xx", "http_5xx", "connection", "timeout", "check")
 _MESSAGE_LIMIT = 500
 _RAW_GROUPS_LIMIT = 256  # distinct unredacted errors remembered, so a repeat costs a lookup
 _UNSEEN = object()
-
-
-class _Latencies:
-    """Request, failure and latency figures of one endpoint (or of one second of the run)."""
-
-    __slots__ = ("requests", "failures", "hist")
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.failures = 0
-        self.hist = LatencyHistogram()
-
-    def merge(self, other: _Latencies) -> None:
-        self.requests += other.requests
-        self.failures += other.failures
-        self.hist.merge(other.hist)
-
-    def to_dict(self) -> dict:
-        return {"requests": self.requests, "failures": self.failures, "hist": self.hist.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> _Latencies:
-        item = cls()
-        item.requests, item.failures = int(d["requests"]), int(d["failures"])
-        item.hist = LatencyHistogram.from_dict(d["hist"])
-        return item
 
 
 class RunRecorder:
@@ -55,7 +31,13 @@ class RunRecorder:
 
     live = None
 
-    def __init__(self, *, warmup_s: float = 0.0, error_sample_limit: int = 20) -> None:
+    def __init__(
+        self,
+        *,
+        warmup_s: float = 0.0,
+        error_sample_limit: int = 20,
+        max_points: int = DEFAULT_MAX_POINTS,
+    ) -> None:
         self.warmup_s = float(warmup_s)
         self.error_sample_limit = error_sample_limit
         self.t0: float | None = None
@@ -66,7 +48,7 @@ class RunRecorder:
         self.status_codes: dict[int, int] = {}
         self.errors_by_kind: dict[str, int] = dict.fromkeys(ERROR_KINDS, 0)
         self.errors: list[dict] = []
-        self.series: dict[int, _Latencies] = {}
+        self.series = TimeSeries(max_points=max_points)
         self.personas: dict[str, _Latencies] = {}  # who sent them: a Locust persona, a scenario
         self._raw_groups: dict[tuple, dict | None] = {}  # unredacted error -> its group (or none)
 
@@ -97,9 +79,7 @@ class RunRecorder:
         offset = at - self.t0
         if latency_s is None and error_kind is None:
             error_kind = "connection"
-        second = self.series.get(int(offset) if offset > 0 else 0)
-        if second is None:
-            second = self.series[int(offset) if offset > 0 else 0] = _Latencies()
+        second = self.series.at(int(offset) if offset > 0 else 0)
         second.requests += 1
         us = -1
         if latency_s is not None:
@@ -187,8 +167,7 @@ class RunRecorder:
             self.t0 = other.t0
         shift = 0 if other.t0 is None or self.t0 is None else round(other.t0 - self.t0)
         self.t0 = self.t0 if self.t0 is not None else other.t0
-        for sec, item in other.series.items():
-            self.series.setdefault(sec + shift, _Latencies()).merge(item)
+        self.series.merge(other.series, shift)
         for name, item in other.endpoints.items():
             self.endpoints.setdefault(name, _Latencies()).merge(item)
         for code, n in other.status_codes.items():
@@ -205,7 +184,7 @@ class RunRecorder:
         self.overall.merge(other.overall)
 
     def _shift_series(self, seconds: int) -> None:
-        self.series = {sec + seconds: item for sec, item in self.series.items()}
+        self.series.shift(seconds)
 
     def to_dict(self) -> dict:
         """JSON- and msgpack-safe state (string keys, lists, numbers) to send between processes."""
@@ -220,7 +199,7 @@ class RunRecorder:
             "status_codes": {str(code): n for code, n in self.status_codes.items()},
             "errors_by_kind": dict(self.errors_by_kind),
             "errors": [dict(e) for e in self.errors],
-            "series": [[sec, item.to_dict()] for sec, item in sorted(self.series.items())],
+            "series": self.series.to_dict(),
             "personas": {name: item.to_dict() for name, item in self.personas.items()},
         }
 
@@ -228,13 +207,13 @@ class RunRecorder:
     def from_dict(cls, d: dict) -> RunRecorder:
         """Rebuild a recorder written by `to_dict`."""
         rec = cls(warmup_s=d["warmup_s"], error_sample_limit=d["error_sample_limit"])
+        rec.series = TimeSeries.from_dict(d["series"])
         rec.t0, rec.total, rec.late_starts = d["t0"], d["total"], d["late_starts"]
         rec.overall = LatencyHistogram.from_dict(d["overall"])
         rec.endpoints = {k: _Latencies.from_dict(v) for k, v in d["endpoints"].items()}
         rec.status_codes = {int(k): n for k, n in d["status_codes"].items()}
         rec.errors_by_kind.update(d["errors_by_kind"])
         rec.errors = [dict(e) for e in d["errors"]]
-        rec.series = {int(sec): _Latencies.from_dict(v) for sec, v in d["series"]}
         rec.personas = {k: _Latencies.from_dict(v) for k, v in d.get("personas", {}).items()}
         return rec
 
@@ -262,7 +241,8 @@ class RunRecorder:
                 name: self._endpoint_fields(item) for name, item in self.endpoints.items()
             },
             "personas": self._persona_fields(steady_s),
-            "timeseries": self._timeseries(duration_s),
+            "timeseries": self.series.rows(duration_s),
+            "timeseries_interval_s": self.series.interval_s,
         }
 
     @staticmethod
@@ -278,25 +258,6 @@ class RunRecorder:
             }
             for name, item in sorted(self.personas.items())
         }
-
-    def _timeseries(self, duration_s: float) -> list[dict]:
-        """One row per second from t0 to the run's end (empty seconds included: a stall shows)."""
-        last = max([*self.series, math.ceil(duration_s) - 1, -1])
-        rows = []
-        for sec in range(last + 1):
-            item = self.series.get(sec) or _Latencies()
-            p50, p95, p99 = item.hist.percentiles((50, 95, 99))
-            rows.append(
-                {
-                    "t": sec,
-                    "requests": item.requests,
-                    "errors": item.failures,
-                    "p50_ms": us_to_ms(p50),
-                    "p95_ms": us_to_ms(p95),
-                    "p99_ms": us_to_ms(p99),
-                }
-            )
-        return rows
 
 
 def measure_record_cost(calls: int = 200_000) -> dict[str, float]:

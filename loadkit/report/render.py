@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from loadkit.report import charts, render_capacity, render_profile, scenario_verdict
+from loadkit.report import charts, render_capacity, render_drift, render_profile, scenario_verdict
 from loadkit.report.compare import (
     CompareError,
     Comparison,
@@ -219,7 +219,7 @@ def scenario_section(
     lines += _kv_line("Errors by kind", report.get("errors_by_kind") or {})
     lines += _kv_line("Late starts", report, ("late_starts",))
     lines += _block_line("Server resources", report.get("resources") or {}, RESOURCE_FIELDS)
-    lines += pool_line(report.get("db_pool") or {})
+    lines += pool_line(report.get("db_pool") or {}) + render_drift.section(report)
     return lines + error_lines(report) + chart_lines(drawn, output)
 
 

@@ -64,14 +64,18 @@ def _empty_second(t: int) -> dict:
     return {"t": t, "requests": 0, "errors": 0, **dict.fromkeys(keys)}
 
 
-def _server_by_second(server_series: Iterable[dict], t0: float) -> dict[int, dict]:
-    """Server samples grouped by second since t0: CPU averaged, the others at their maximum."""
+def _server_by_second(
+    server_series: Iterable[dict], t0: float, interval_s: int = 1
+) -> dict[int, dict]:
+    """Server samples grouped by interval since t0 (keyed by its first second): CPU averaged,
+    the others at their maximum."""
     groups: dict[int, dict[str, list[float]]] = {}
     for row in server_series:
         offset = row["t"] - t0
         if offset < 0:
             continue
-        group = groups.setdefault(int(offset), {key: [] for key in SERVER_SERIES_FIELDS})
+        start = int(offset) // interval_s * interval_s
+        group = groups.setdefault(start, {key: [] for key in SERVER_SERIES_FIELDS})
         for key in SERVER_SERIES_FIELDS:
             if row.get(key) is not None:
                 group[key].append(row[key])
@@ -83,13 +87,16 @@ def _server_by_second(server_series: Iterable[dict], t0: float) -> dict[int, dic
     return out
 
 
-def merge_timeseries(rows: list[dict], server_series: Iterable[dict], t0: float) -> list[dict]:
-    """Join request rows and server samples (wall ``t``) by second since t0; missing values None."""
-    server = _server_by_second(server_series, t0)
+def merge_timeseries(
+    rows: list[dict], server_series: Iterable[dict], t0: float, interval_s: int = 1
+) -> list[dict]:
+    """Join request rows and server samples (wall ``t``) by interval since t0; missing values
+    None."""
+    server = _server_by_second(server_series, t0, interval_s)
     by_t = {row["t"]: dict(row) for row in rows}
     last = max([*by_t, *server, -1])
     merged = []
-    for sec in range(last + 1):
+    for sec in range(0, last + 1, interval_s):
         row = by_t.get(sec) or _empty_second(sec)
         row.update(server.get(sec) or dict.fromkeys(SERVER_SERIES_FIELDS))
         merged.append(row)
@@ -136,7 +143,11 @@ def build_report(
     thresholds on it): the report is written with that one, not a second one."""
     summary = dict(summary if summary is not None else recorder.summary(duration_s=duration_s))
     t0 = recorder.t0 if recorder.t0 is not None else started_at
-    summary["timeseries"] = merge_timeseries(summary["timeseries"], server_series or [], t0)
+    interval = summary.pop("timeseries_interval_s", 1)
+    parameters = {**parameters, "timeseries_interval_s": interval}
+    summary["timeseries"] = merge_timeseries(
+        summary["timeseries"], server_series or [], t0, interval
+    )
     thresholds = [_measured(dict(t), summary) for t in thresholds or []]
     fine = distribution.fine_timeseries(
         getattr(recorder, "samples", None) or [], server_series or [], t0, duration_s

@@ -6,7 +6,8 @@ every request, the canary's too. The canary sends ``rate`` requests a second on 
 connection of its own, from a thread of its own (blocking ``http.client``: a real thread under
 pytest, a greenlet under Locust's gevent patching, the same code). Each request is timed from
 when it was MEANT to start, so a stall shows in every tick it delayed, and the worst gap between
-two answers is kept.
+two answers is kept. Memory stays flat however long it runs: latencies go into a histogram (3
+significant digits, nearest rank), answers into a count and the worst gap.
 
 The load generator shares this machine's cores with the server, so generator contention alone
 raises the canary's latency a little. A run is flagged only when its p99 exceeds BOTH ``factor``
@@ -22,13 +23,13 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from loadkit.measure.histogram import nearest_rank
+from loadkit.measure.histogram import LatencyHistogram
 from loadkit.measure.http import ssl_context
 
 DEFAULT_RATE = 10.0
 DEFAULT_FACTOR = 10.0
 DEFAULT_MIN_EXCESS_MS = 100.0
-MAX_SAMPLES = 36_000  # an hour at 10/s
+MAX_SAMPLES = 6_048_000  # a week at 10/s
 NOTE = (
     "canary: GET /live at {rate:g}/s on its own connection from the load generator's process, "
     "which shares the machine's cores with the server; flagged only when p99 exceeds "
@@ -77,9 +78,11 @@ class Canary:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: http.client.HTTPConnection | None = None
-        self.latencies_ms: list[float] = []
-        self.answered_at: list[float] = []
+        self.latency = LatencyHistogram()  # microseconds, of the answered requests
+        self.answers = 0
         self.errors = 0
+        self._last_answer: float | None = None
+        self._max_gap_s = 0.0
         self.started_at: float | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -105,9 +108,11 @@ class Canary:
             ok = False
             self._close()
         done = time.perf_counter()
-        self.answered_at.append(done)
+        previous = self._last_answer if self._last_answer is not None else self.started_at
+        self._max_gap_s = max(self._max_gap_s, done - (previous or done))
+        self._last_answer, self.answers = done, self.answers + 1
         if ok:
-            self.latencies_ms.append((done - intended) * 1000)
+            self.latency.record(int((done - intended) * 1_000_000))
         else:
             self.errors += 1
 
@@ -142,16 +147,19 @@ class Canary:
         if self._thread is not None:
             self._thread.join(self.settings.timeout_s + 1)
 
+    def percentile_ms(self, p: float) -> float | None:
+        """A percentile of the latencies so far (None before the first answer)."""
+        return self.latency.percentile(p) / 1000 if self.latency.count else None
+
     def p99_ms(self) -> float | None:
         """p99 of the latencies so far."""
-        return nearest_rank(list(self.latencies_ms), 99)
+        return self.percentile_ms(99)
 
     def max_gap_ms(self) -> float | None:
         """The longest wait between two answers (from the start for the first)."""
-        if self.started_at is None or not self.answered_at:
+        if self.started_at is None or not self.answers:
             return None
-        times = [self.started_at, *self.answered_at]
-        return max(b - a for a, b in zip(times, times[1:], strict=False)) * 1000
+        return self._max_gap_s * 1000
 
     def summary(self, idle_p99_ms: float | None) -> dict:
         """The report's ``canary`` block; ``flagged`` is None when no idle value is known."""
@@ -160,9 +168,9 @@ class Canary:
         flagged = None if threshold is None or p99 is None else p99 > threshold
         return {
             "rate": s.rate,
-            "requests": len(self.answered_at),
+            "requests": self.answers,
             "errors": self.errors,
-            "p50_ms": _round(nearest_rank(list(self.latencies_ms), 50)),
+            "p50_ms": _round(self.percentile_ms(50)),
             "p99_ms": _round(p99),
             "max_gap_ms": _round(self.max_gap_ms()),
             "idle_p99_ms": _round(idle_p99_ms),

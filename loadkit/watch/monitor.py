@@ -7,6 +7,11 @@ describe the generator. `find_server_pid` finds the process listening on a loopb
 any other host gets None, and the resources block says why. `PoolMonitor` polls GET /health
 (urllib, no proxy) for SQLAlchemy's pool counters and treats every missing or extra field as
 unknown.
+
+Memory stays flat on long runs: a monitor keeps at most ``KEEP_SAMPLES`` samples; at that count
+adjacent pairs merge (the earlier time, peaks kept, CPU averaged), so older samples are coarser,
+while the summaries (peak, CPU average, pool maxima, exhaustion events) are kept exactly as they
+come.
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ import psutil
 
 from loadkit.measure.values import number
 from loadkit.watch.loopback import is_loopback
+from loadkit.watch.thinning import merge_pool, merge_server, thinned
 
 MB = 1024 * 1024
 SATURATION_PERCENT = 90.0
 MAX_SAMPLES = 100_000  # bounds a monitor left running: 27 hours at 1 s
+KEEP_SAMPLES = 3600  # samples held (an hour at 1 s); then pairs merge
 _POOL_FIELDS = (
     "size",
     "checked_in",
@@ -121,6 +128,9 @@ class ServerMonitor:
         self.saturation_percent = saturation_percent
         self._reason = unavailable_reason or "no server process on this machine (remote target?)"
         self._samples: list[dict] = []
+        self._peak_mb: float | None = None
+        self._cpu_sum, self._cpu_n = 0.0, 0
+        self._own = psutil.Process()  # the generator: this process (the master, distributed)
         self._lock = threading.Lock()
         self._cpu_seen: dict[tuple[int, float], float] = {}
         self._last_wall: float | None = None
@@ -175,7 +185,13 @@ class ServerMonitor:
             elapsed = None if self._last_wall is None else wall - self._last_wall
             cpu = round(100 * cpu_s / elapsed, 2) if elapsed else None
             row = {"t": wall, "rss_mb": round(rss / MB, 3), "cpu_percent": cpu}
+            row["generator_rss_mb"] = round(self._own.memory_info().rss / MB, 3)
             self._samples.append(row)
+            self._peak_mb = max(self._peak_mb or 0.0, row["rss_mb"])
+            if cpu is not None:
+                self._cpu_sum, self._cpu_n = self._cpu_sum + cpu, self._cpu_n + 1
+            if len(self._samples) >= KEEP_SAMPLES:
+                self._samples = thinned(self._samples, merge_server)
             self._cpu_seen, self._last_wall = seen, wall
             return row
 
@@ -183,6 +199,15 @@ class ServerMonitor:
         """Every sample so far: {t (wall), rss_mb, cpu_percent (None for the first)}."""
         with self._lock:
             return [dict(s) for s in self._samples]
+
+    def generator_rss(self, t0: float) -> list[tuple[float, float]]:
+        """(seconds since t0, MB) of this process's own RSS, sampled with the server's."""
+        return [(s["t"] - t0, s["generator_rss_mb"]) for s in self.samples()]
+
+    def latest(self) -> dict | None:
+        """The newest sample (no copy of the list: the live view asks every second)."""
+        with self._lock:
+            return dict(self._samples[-1]) if self._samples else None
 
     def generator_cpu_percent(self) -> float | None:
         """This process's CPU (100% = one core) between start and stop (or now)."""
@@ -211,16 +236,16 @@ class ServerMonitor:
             }
         return {"server_pid": self.pid, **self._figures(samples), **generator}
 
-    @staticmethod
-    def _figures(samples: list[dict]) -> dict:
-        rss = [s["rss_mb"] for s in samples]
-        cpu = [s["cpu_percent"] for s in samples if s["cpu_percent"] is not None]
+    def _figures(self, samples: list[dict]) -> dict:
+        """Initial and growth from the samples; peak and CPU average from every sample taken."""
+        with self._lock:
+            peak, cpu_sum, cpu_n = self._peak_mb, self._cpu_sum, self._cpu_n
         return {
-            "memory_initial_mb": rss[0],
-            "memory_peak_mb": max(rss),
-            "memory_growth_mb": round(rss[-1] - rss[0], 3),
-            "cpu_avg_percent": round(sum(cpu) / len(cpu), 2) if cpu else None,
-            "cpu_samples": len(cpu),
+            "memory_initial_mb": samples[0]["rss_mb"],
+            "memory_peak_mb": peak,
+            "memory_growth_mb": round(samples[-1]["rss_mb"] - samples[0]["rss_mb"], 3),
+            "cpu_avg_percent": round(cpu_sum / cpu_n, 2) if cpu_n else None,
+            "cpu_samples": cpu_n,
         }
 
 
@@ -244,6 +269,7 @@ class PoolMonitor:
         self.timeout_s = timeout_s
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         self._samples: list[dict] = []
+        self._events, self._figured, self._state = 0, 0, _fresh_state()
         self._lock = threading.Lock()
         self._sampler = _Sampler(interval_s, self.sample_once, "pool-monitor")
 
@@ -276,12 +302,22 @@ class PoolMonitor:
         row = {"t": wall, "status": status, **parse_pool(body), "error": error}
         with self._lock:
             self._samples.append(row)
+            if any(row[k] is not None for k in _POOL_FIELDS):
+                self._figured += 1
+                self._events += _exhausted(row, self._state)
+            if len(self._samples) >= KEEP_SAMPLES:
+                self._samples = thinned(self._samples, lambda a, b: merge_pool(a, b, _POOL_FIELDS))
         return row
 
     def samples(self) -> list[dict]:
         """Every sample so far."""
         with self._lock:
             return [dict(s) for s in self._samples]
+
+    def latest(self) -> dict | None:
+        """The newest sample."""
+        with self._lock:
+            return dict(self._samples[-1]) if self._samples else None
 
     def summary(self) -> dict:
         """The report's db_pool block; figures no sample had are None.
@@ -298,8 +334,8 @@ class PoolMonitor:
             "open_max": max((n for n in open_connections(rows) if n is not None), default=None),
             "capacity": size + extra if None not in (size, extra) and extra >= 0 else None,
             "overflow_max": _max(rows, "overflow"),
-            "exhaustion_events": _exhaustion_events(rows),
-            "samples": len(rows),
+            "exhaustion_events": self._events,
+            "samples": self._figured,
         }
         if not rows:
             out["exhaustion_events"] = None
@@ -328,20 +364,20 @@ def _max(rows: list[dict], key: str) -> float | int | None:
     return max(known) if known else None
 
 
-def _exhaustion_events(rows: list[dict]) -> int:
-    """Samples where every connection was out (size + max_overflow) or the time-out counter grew.
+def _fresh_state() -> dict:
+    return {"size": None, "max_overflow": None, "timeouts": None}
 
-    Size and max_overflow carry over from earlier samples when a sample lacks them.
-    """
-    events, last = 0, {"size": None, "max_overflow": None, "timeouts": None}
-    for row in rows:
-        size, extra = (row[k] if row[k] is not None else last[k] for k in ("size", "max_overflow"))
-        out, timeouts = row["checked_out"], row["timeouts"]
-        full = None not in (size, extra, out) and extra >= 0 and out >= size + extra
-        grew = None not in (timeouts, last["timeouts"]) and timeouts > last["timeouts"]
-        events += bool(full or grew)
-        last.update({k: row[k] for k in last if row[k] is not None})
-    return events
+
+def _exhausted(row: dict, last: dict) -> bool:
+    """Whether this sample is an exhaustion event: every connection out (size + max_overflow) or
+    the time-out counter grew. ``last`` carries size, max_overflow and timeouts over from earlier
+    samples (a sample may lack them) and is updated."""
+    size, extra = (row[k] if row[k] is not None else last[k] for k in ("size", "max_overflow"))
+    out, timeouts = row["checked_out"], row["timeouts"]
+    full = None not in (size, extra, out) and extra >= 0 and out >= size + extra
+    grew = None not in (timeouts, last["timeouts"]) and timeouts > last["timeouts"]
+    last.update({k: row[k] for k in last if row[k] is not None})
+    return bool(full or grew)
 
 
 def server_series(server: ServerMonitor, pool: PoolMonitor | None) -> list[dict]:

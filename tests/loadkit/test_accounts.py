@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from loadkit.contract import accounts as accounts_module
 from loadkit.contract import api
 from loadkit.contract.accounts import Roles, SeedEnd, TokenManager, manager_for, seed_number
 from loadkit.contract.token_store import LoginBudget, StoreError, TokenStore, parse_rate
@@ -180,10 +181,12 @@ def test_no_token_cache_keeps_tokens_in_memory(
 
 
 def test_refresh_near_expiry_rotates_and_a_refused_refresh_logs_in(
-    token_server: TokenServer,
+    token_server: TokenServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A token within the margin is refreshed, not re-logged; a refused refresh logs in again."""
-    token_server.expires_in = 60  # inside the refresh margin from the start
+    token_server.expires_in = 60  # inside the refresh margin from the start:
+    monkeypatch.setattr(accounts_module, "REFRESH_FRACTION", 1.0)
+    monkeypatch.setattr(accounts_module, "KEEP_FRACTION", 1.0)  # a refused refresh: log in now
     tokens = manager(token_server)
     account = accounts(1)[0]
     first = tokens.token(account)
