@@ -106,6 +106,10 @@ def test_the_factor_is_read_from_the_knee() -> None:
         assert factor["name"] == name, (fields, factor)
         assert factor["evidence"]["offered_rps"] == 100 and "100" in factor["summary"]
     assert verdict.factor([passed], server_cores=1)["name"] == "not_reached"
+    late = {"late_starts": 50, "sent": 1000, "server_cpu_percent": 70.0}
+    assert verdict.factor([passed, {**knee, **late}], server_cores=1)["name"] == "generator"
+    behind = {**knee, **late, "backlog_start": 400, "backlog_end": 2000, "requests": 1000}
+    assert verdict.factor([passed, behind], server_cores=1)["name"] == "latency"
     cut = step(100, False, interrupted=True, reasons=["interrupted"])
     assert verdict.factor([passed, cut], server_cores=1)["name"] == "not_reached"
 
