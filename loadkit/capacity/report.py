@@ -36,7 +36,7 @@ def _scaling(runs: Sequence[tuple[int, Searched]], shared: bool) -> dict:
             "server_workers": workers,
             "max_sustainable_rps": s.found.max_sustainable_rps,
             "limiting_factor": s.found.limiting_factor.get("name"),
-            "ended": s.found.ended,
+            "search_ended": s.found.ended,
             "steps": s.found.steps,
         }
         for workers, s in runs
@@ -47,7 +47,8 @@ def _scaling(runs: Sequence[tuple[int, Searched]], shared: bool) -> dict:
 def scaling_factor(rows: Sequence[dict]) -> float | None:
     """Capacity at the most workers over capacity at the fewest; None unless both searches
     found their knee (a rate capped by --run-time or --max-rps is not a capacity)."""
-    if len(rows) < 2 or any(r["ended"] != plan_search.ENDED_KNEE for r in (rows[0], rows[-1])):
+    ends = (rows[0]["search_ended"], rows[-1]["search_ended"]) if len(rows) > 1 else ()
+    if not ends or any(end != plan_search.ENDED_KNEE for end in ends):
         return None
     first, last = rows[0]["max_sustainable_rps"], rows[-1]["max_sustainable_rps"]
     return round(last / first, 2) if first and last is not None else None
@@ -79,7 +80,7 @@ def build(runs: Sequence[tuple[int | None, Searched]], opts: Options, *, target:
         "steps": found.steps,
         "limiting_factor": found.limiting_factor,
         "concurrent_therapists": found.concurrent_therapists,
-        "ended": found.ended,
+        "search_ended": found.ended,
         "limits": limits_note,
         "machine": machine_note(shared),
         "mix": {

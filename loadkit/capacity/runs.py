@@ -78,9 +78,10 @@ def run_all(args: argparse.Namespace, opts: Options, profile: targets.Profile, r
     path = write(report, run_dir)
     factor = report["limiting_factor"]
     _say(f"capacity: max sustainable {report['max_sustainable_rps']} rps "
-         f"({report['ended']}); limiting factor {factor['name']}: {factor['summary']}")  # fmt: skip
+         f"({report['search_ended']}); "
+         f"limiting factor {factor['name']}: {factor['summary']}")  # fmt: skip
     _say(f"capacity: report {path}")
-    if report["ended"] == plan_search.ENDED_INTERRUPTED:
+    if report["search_ended"] == plan_search.ENDED_INTERRUPTED:
         return 130
     return 0 if report["passed"] else 1
 

@@ -49,7 +49,7 @@ def _headline(report: Mapping[str, Any]) -> list[str]:
         f"**Max sustainable rate: {fmt(report.get('max_sustainable_rps'))} requests/s** "
         f"({params.get('mix')} mix), about {fmt(report.get('concurrent_therapists'))} concurrent "
         f"therapists at {fmt(params.get('think_time_s'))} s think time (cycle "
-        f"{fmt(params.get('cycle_time_s'))} s). The search ended: {report.get('ended')}.",
+        f"{fmt(params.get('cycle_time_s'))} s). The search ended: {report.get('search_ended')}.",
         "",
         f"Limiting factor: **{factor.get('name')}**. {factor.get('summary', '')}",
         "",
@@ -73,9 +73,10 @@ def _scaling(report: Mapping[str, Any]) -> list[str]:
     if not scaling:
         return []
     rows = [[w.get("server_workers"), w.get("max_sustainable_rps"), w.get("limiting_factor"),
-             w.get("ended")] for w in scaling.get("by_workers") or []]  # fmt: skip
+             w.get("search_ended")] for w in scaling.get("by_workers") or []]  # fmt: skip
     lines = ["**Scaling out the server**", ""]
-    lines += table(("server workers", "max sustainable rps", "limiting factor", "ended"), rows)
+    headers = ("server workers", "max sustainable rps", "limiting factor", "search ended")
+    lines += table(headers, rows)
     return lines + [f"Scaling factor {fmt(scaling.get('factor'))}; {scaling.get('note')}.", ""]
 
 

@@ -185,7 +185,7 @@ def capacity_section(
         ("limiting factor", (capacity.get("limiting_factor") or {}).get("name")),
         ("rate limits", capacity.get("limits")),
         ("machine", capacity.get("machine")),
-        ("search ended", capacity.get("ended")),
+        ("search ended", capacity.get("search_ended")),
         ("duration s", capacity.get("duration_seconds")),
     ]
     lines += table(("", ""), facts)

@@ -17,7 +17,7 @@ from tests.capacity.conftest import REPO, FifoServer, run_capacity
 
 SCHEMA_FIELDS = ("schema", "test_name", "tool", "started_at", "parameters", "environment",
                  "max_sustainable_rps", "slo", "steps", "limiting_factor", "concurrent_therapists",
-                 "ended")  # fmt: skip
+                 "search_ended", "ended")  # fmt: skip
 STEP_FIELDS = ("offered_rps", "achieved_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate_percent",
                "late_starts", "server_cpu_percent", "pool_checked_out_max", "passed", "reasons",
                "window_s", "requests", "phase")  # fmt: skip
@@ -40,7 +40,7 @@ def test_finds_the_capacity_of_a_fifo_server(
     found, true = report["max_sustainable_rps"], fifo_server.capacity_rps
     assert 0.75 * true <= found <= 1.05 * true, run.output[-3000:]
     assert report["limiting_factor"]["name"] in SERVER_FACTORS, report["limiting_factor"]
-    assert report["ended"] == "first failing step after last pass"
+    assert report["search_ended"] == "first failing step after last pass"
     assert (Path(report_dir(tmp_path)) / "capacity_rate.png").stat().st_size > 1000
 
 

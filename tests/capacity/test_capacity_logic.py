@@ -137,10 +137,10 @@ def test_the_mix_is_the_personas_without_the_budgeted_uploads() -> None:
 def test_the_scaling_factor_needs_both_knees() -> None:
     """2 workers at 300 rps over 1 at 200: 1.5; a search cut by --run-time gives no factor."""
     knee = search.ENDED_KNEE
-    one = {"server_workers": 1, "max_sustainable_rps": 200.0, "ended": knee}
-    two = {"server_workers": 2, "max_sustainable_rps": 300.0, "ended": knee}
+    one = {"server_workers": 1, "max_sustainable_rps": 200.0, "search_ended": knee}
+    two = {"server_workers": 2, "max_sustainable_rps": 300.0, "search_ended": knee}
     assert scaling_factor([one, two]) == 1.5
-    assert scaling_factor([one, {**two, "ended": search.ENDED_RUN_TIME}]) is None
+    assert scaling_factor([one, {**two, "search_ended": search.ENDED_RUN_TIME}]) is None
 
 
 def test_the_capacity_section_states_rate_factor_limits_and_steps(tmp_path) -> None:
@@ -148,7 +148,8 @@ def test_the_capacity_section_states_rate_factor_limits_and_steps(tmp_path) -> N
     step with its reasons, and the charts that exist."""
     (tmp_path / "capacity_rate.png").write_bytes(b"png")
     failed = good(40, passed=False, phase="bisect", reasons=["p95 600 ms > 500 ms"])
-    report = {"test_name": "capacity", "max_sustainable_rps": 35.0, "ended": search.ENDED_KNEE,
+    report = {"test_name": "capacity", "max_sustainable_rps": 35.0,
+              "search_ended": search.ENDED_KNEE,
               "limiting_factor": {"name": "latency", "summary": "At 40 rps it queued."},
               "limits": "limits raised", "slo": SLO, "parameters": {"mix": "realistic"},
               "steps": [good(35, passed=True, phase="grow"), failed]}  # fmt: skip

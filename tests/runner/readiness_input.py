@@ -67,7 +67,7 @@ def capacity_fields(**over: Any) -> dict[str, Any]:
         "steps": copy.deepcopy(STEPS),
         "limiting_factor": copy.deepcopy(LIMITING),
         "concurrent_therapists": 80,
-        "ended": "first failing step after last pass",
+        "search_ended": "first failing step after last pass",
     }
     return fields | over
 
