@@ -4,7 +4,9 @@ One greenlet per test (`start_upkeep`, killed by `LocustRun.end`): every ``--che
 seconds from the test's start it writes the report as a checkpoint (`run_report.write_checkpoint`),
 and every PRUNE_S it drops Locust's own per-second request and failure counters older than KEEP_S
 (``StatsEntry.num_reqs_per_sec`` / ``num_fail_per_sec`` grow by a key a second per endpoint for the
-whole run, and Locust reads only the last few seconds of them, for its current RPS).
+whole run, and Locust reads only the last few seconds of them, for its current RPS) and thins
+Locust's chart history (``RequestStats.history``, a row every 5 s for its HTML charts) past
+HISTORY_KEEP rows by dropping every other row of the older half: the charts get coarser, not longer.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from loadkit.locust_plugin.state import STATE, logger
 PRUNE_S = 60.0
 KEEP_S = 60
 MAX_TICKS = 7 * 86400  # bounded: a week of one-second ticks
+HISTORY_KEEP = 720  # an hour of Locust's 5-second chart rows
 
 
 def prune_stats(stats: object, now: float | None = None) -> int:
@@ -32,6 +35,18 @@ def prune_stats(stats: object, now: float | None = None) -> int:
                 del counts[t]
             dropped += len(old)
     return dropped
+
+
+def thin_history(stats: object, keep: int = HISTORY_KEEP) -> int:
+    """Past ``keep`` rows, drop every other row of the older half of ``stats.history``; how
+    many rows went. The newest half stays at full resolution."""
+    history = stats.history
+    if len(history) <= keep:
+        return 0
+    half = len(history) // 2
+    older = history[:half]
+    history[:half] = older[::2]
+    return len(older) - len(older[::2])
 
 
 def _due(start: float, every: float, done: int) -> float:
@@ -50,6 +65,7 @@ def _upkeep(environment: object, interval_s: float) -> None:
         if time.monotonic() >= _due(start, PRUNE_S, prunes):
             prunes += 1
             prune_stats(environment.runner.stats)
+            thin_history(environment.runner.stats)
         if time.monotonic() >= _due(start, interval_s, checkpoints):
             checkpoints += 1
             try:
