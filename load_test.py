@@ -28,6 +28,7 @@ from loadkit.locust_plugin import hooks  # noqa: F401 - registers the event hook
 from loadkit.locust_plugin.options import usage_error
 from loadkit.locust_plugin.state import STATE
 from loadkit.locust_plugin.users import SHARED, ApiUser, worker_share
+from loadkit.measure import transactions
 from loadkit.measure.upload_body import StreamedBody, parse_sizes
 from loadkit.probes import (
     access_probes,
@@ -40,7 +41,7 @@ from loadkit.verdicts.locust_verdict import PROBE_PREFIX
 from loadkit.verdicts.rate_limit import LimitProbe, ProbeJudge
 
 UPLOAD_BYTES = 64 * 1024
-PROCESSING_POLL_S = 2.0
+PROCESSING_POLL_S = mix.PROCESSING_POLL_S
 PROCESSING_POLLS = 60
 SESSIONS = api.endpoint("GET", api.SESSIONS)
 SESSION = api.endpoint("GET", api.SESSION)
@@ -154,16 +155,24 @@ class RealisticTherapist(ApiUser):
             STATE.run.record_upload(size, len(body), seconds, ok=ok, at=started)
         sid = self._ids_of_one(resp)
         if sid:
-            self._follow(sid[0])
+            self._follow(sid[0], started)
 
-    def _follow(self, sid: str) -> None:
-        """Poll the new session until it is processed or failed (bounded)."""
+    def _follow(self, sid: str, started: float) -> None:
+        """Poll the new session until it is processed or failed (bounded); upload -> processed
+        goes to the report's transactions block, never into the requests."""
         for _ in range(PROCESSING_POLLS):
             gevent.sleep(PROCESSING_POLL_S)
             resp = self.api("GET", api.path(api.SESSION, id=sid), name=SESSION)
             status = self._status(resp)
             if status in ("processed", "failed", None):
-                return
+                break
+        else:
+            status = "unfinished"
+        if STATE.run is not None and status is not None:
+            session = resp.json() if status != "unfinished" else {}
+            seconds, timing = transactions.to_processed(session, started, time.time())
+            STATE.run.record_transaction(started, status, seconds, timing,
+                                         session.get("error_message"))  # fmt: skip
 
     @staticmethod
     def _status(resp: object) -> str | None:

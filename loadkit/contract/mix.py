@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from loadkit.contract import api
 
 THINK_TIME_S = (1.0, 3.0)  # Locust's between(1, 3): uniform, so 2 s on average
+PROCESSING_POLL_S = 2.0  # how often the persona polls a new session until processed or failed
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import gevent
 import psutil
 
+from loadkit.contract import mix
 from loadkit.measure.histogram import LatencyHistogram
 from loadkit.measure.recording import RunRecorder
 from loadkit.measure.timeseries import DEFAULT_MAX_POINTS
@@ -134,6 +135,8 @@ class LocustRun:
         uploads = self.uploads.block()
         if uploads is not None:
             extra["uploads"] = uploads
+        if self.uploads.followed.count:
+            extra["transactions"] = self.uploads.followed.block(mix.PROCESSING_POLL_S)
         if self.live_canary is not None:
             extra["canary"] = self.live_canary.summary(self.canary_idle_ms)
         cpu = (resources or {}).get("cpu_avg_percent")
@@ -149,6 +152,13 @@ class LocustRun:
         t0 = self.recorder.t0 if self.recorder.t0 is not None else at
         if at - t0 >= self.warmup_s:
             self.uploads.record(size, sent, seconds, ok=ok)
+
+    def record_transaction(self, at: float, final_status: str, seconds: float | None,
+                           timing: str, error_message: str | None = None) -> None:  # fmt: skip
+        """One followed upload (``at``: when the upload started), past the warm-up only."""
+        t0 = self.recorder.t0 if self.recorder.t0 is not None else at
+        if at - t0 >= self.warmup_s:
+            self.uploads.followed.record(final_status, seconds, timing, error_message)
 
     def take_delta(self) -> dict:
         """What this worker recorded since its last report, as a message-safe dict."""

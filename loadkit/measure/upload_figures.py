@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from loadkit.measure.transactions import UploadTransactions
 from loadkit.measure.upload_body import megabytes_per_s
 
 MEASURED = (
@@ -48,6 +49,7 @@ class UploadFigures:
 
     by_size: dict[int, _Tally] = field(default_factory=dict)
     failed: int = 0
+    followed: UploadTransactions = field(default_factory=UploadTransactions)  # upload -> processed
 
     def record(self, size_bytes: int, sent_bytes: int, seconds: float, *, ok: bool) -> None:
         """One upload of a ``size_bytes`` recording (``sent_bytes`` with the multipart envelope)
@@ -63,17 +65,19 @@ class UploadFigures:
                 tally.uploads, tally.sent_bytes, tally.seconds
             )
         self.failed += other.failed
+        self.followed.merge(other.followed)
 
     def to_dict(self) -> dict:
         """Message-safe state (string keys) for a worker's delta."""
         sizes = {str(s): [t.uploads, t.sent_bytes, t.seconds] for s, t in self.by_size.items()}
-        return {"by_size": sizes, "failed": self.failed}
+        return {"by_size": sizes, "failed": self.failed, "followed": self.followed.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> UploadFigures:
         figures = cls(failed=int(d.get("failed", 0)))
         for size, (uploads, sent, seconds) in d.get("by_size", {}).items():
             figures.by_size[int(size)] = _Tally(int(uploads), int(sent), float(seconds))
+        figures.followed = UploadTransactions.from_dict(d.get("followed") or {})
         return figures
 
     def block(self) -> dict | None:

@@ -19,11 +19,10 @@ import asyncio
 import json
 import os
 import time
-from datetime import datetime
 from pathlib import Path
 
 from loadkit.contract import api
-from loadkit.measure.histogram import LatencyHistogram, latency_fields
+from loadkit.measure import transactions
 from loadkit.measure.http import Request
 from loadkit.measure.send import classify
 from loadkit.measure.upload_body import StreamedBody, megabytes_per_s, parse_size
@@ -154,18 +153,9 @@ def _ended(row: dict, session: dict, seen_at: float) -> None:
     row["final_status"] = session["status"]
     if session["status"] == "failed":
         row["error_message"] = str(session.get("error_message") or "no error_message")
-    created, processed = _stamp(session.get("created_at")), _stamp(session.get("processed_at"))
-    if created is not None and processed is not None:
-        row.update(to_processed_s=round(processed - created, 3), timing="server")
-    elif session["status"] == "processed":
-        row.update(to_processed_s=round(seen_at - row["started_at"], 3), timing="polling")
-
-
-def _stamp(text: object) -> float | None:
-    try:
-        return datetime.fromisoformat(str(text)).timestamp() if text else None
-    except ValueError:
-        return None
+    seconds, timing = transactions.to_processed(session, row["started_at"], seen_at)
+    if seconds is not None:
+        row.update(to_processed_s=seconds, timing=timing)
 
 
 def _json(body: bytes) -> dict:
@@ -192,17 +182,11 @@ def streaming_rss(samples: list[dict], rows: list[dict], reason: str | None) -> 
 
 def transaction_block(rows: list[dict], poll_s: float) -> dict:
     """``upload_to_processed``: the latency fields of every upload that reached processed."""
-    hist = LatencyHistogram()
-    done = [r for r in rows if r.get("final_status") == "processed" and "to_processed_s" in r]
-    for r in done:
-        hist.record(int(r["to_processed_s"] * 1e6))
-    timing = sorted({r["timing"] for r in done})
-    block = {"count": len(rows), "processed": len(done), **latency_fields(hist)}
-    block["failed"] = sum(1 for r in rows if r.get("final_status") == "failed")
-    block["timing"] = "+".join(timing) or None
-    if "polling" in timing:
-        block["poll_interval_s"] = poll_s
-    return {"upload_to_processed": block}
+    followed = transactions.UploadTransactions()
+    for r in rows:
+        followed.record(r.get("final_status") or "unfinished", r.get("to_processed_s"),
+                        r.get("timing"), r.get("error_message"))  # fmt: skip
+    return followed.block(poll_s)
 
 
 def _totals(rows: list[dict]) -> dict:

@@ -15,7 +15,8 @@ UPLOAD = "POST /api/sessions/upload"
 @pytest.mark.slow
 def test_upload_size_mix_sends_large_uploads(backend, tmp_path: Path) -> None:
     """--upload-size 5MB,12MB with only the upload task: the streamed uploads succeed (none
-    failed, no task raised) and the sizes are in the report's parameters."""
+    failed, no task raised), the sizes are in the report's parameters and each followed upload
+    is one upload_to_processed transaction."""
     done = run_locust(
         backend.url, tmp_path, "--headless", "-u", "2", "-r", "2", "-t", "8s",
         "--tags", "upload", "--upload-size", "5MB,12MB", "--report-name", "big",
@@ -28,6 +29,18 @@ def test_upload_size_mix_sends_large_uploads(backend, tmp_path: Path) -> None:
     exceptions = (tmp_path / "big_exceptions.csv").read_text().strip().splitlines()
     assert exceptions[1:] == [], exceptions[:3]
     _check_upload_throughput(report["uploads"], upload["requests"])
+    _check_transactions(report)
+
+
+def _check_transactions(report: dict) -> None:
+    """upload -> processed is one transaction per followed upload, with latency fields and how
+    it was timed, and never a request (not in endpoints or total_requests)."""
+    block = report["transactions"]["upload_to_processed"]
+    assert block["count"] >= 1 and block["processed"] + block["failed"] <= block["count"], block
+    assert block["processed"] >= 1 and block["response_time_p95_ms"] > 0, block
+    assert block["timing"] in ("server", "polling", "polling+server"), block
+    assert not any("processed" in name for name in report["endpoints"])
+    assert report["total_requests"] == sum(e["requests"] for e in report["endpoints"].values())
 
 
 def _check_upload_throughput(block: dict, requests: int) -> None:
