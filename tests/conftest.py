@@ -3,6 +3,7 @@ and a runner of the load suites as a user runs them (pytest in a subprocess)."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -19,6 +20,17 @@ SUITE_ACCOUNTS = 24
 CLEARED_ENV = ("LOADTEST_RUN_DIR", "LOADTEST_PROFILE", "LOADTEST_ACCOUNTS", "PYTEST_ADDOPTS",
                "LOADTEST_LOGIN_RATE", "LOADTEST_NO_TOKEN_CACHE", "LOADTEST_TOKENS",
                "LOADTEST_PLANNED_TESTS")  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the processes the tests start the default SIGINT and SIGHUP, however this pytest was
+    started: a background job of a script (``cmd &``) begins with SIGINT ignored and ``nohup``
+    with SIGHUP ignored, and children inherit that, so the Ctrl-C and hang-up tests would test
+    the launcher, not the suite. A Python handler becomes the default action across exec."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, lambda *_: None)
 
 
 @pytest.fixture
