@@ -12,8 +12,7 @@ from loadkit.report.capacity_charts import CHARTS
 from loadkit.report.markdown import fmt, table
 
 TEST_NAME = "capacity"
-STEP_FIELDS = (
-    ("phase", "phase"),
+STEP_FIELDS = (  # the result comes last (_step_rows fills it with the reasons of a failure)
     ("offered rps", "offered_rps"),
     ("achieved rps", "achieved_rps"),
     ("p50 ms", "p50_ms"),
@@ -23,6 +22,7 @@ STEP_FIELDS = (
     ("late starts", "late_starts"),
     ("server CPU %", "server_cpu_percent"),
     ("pool in use max", "pool_checked_out_max"),
+    ("phase", "phase"),
     ("result", "passed"),
 )
 
@@ -80,16 +80,20 @@ def _scaling(report: Mapping[str, Any]) -> list[str]:
     return lines + [f"Scaling factor {fmt(scaling.get('factor'))}; {scaling.get('note')}.", ""]
 
 
+def step_table(steps: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The search's steps as a table: rate, latency, errors, late starts, server, verdict."""
+    return table([label for label, _ in STEP_FIELDS], _step_rows(steps))
+
+
 def _steps(report: Mapping[str, Any]) -> list[str]:
     """The steps of the search (of each worker count's, with --server-workers)."""
-    headers = [label for label, _ in STEP_FIELDS]
     by_workers = (report.get("scaling") or {}).get("by_workers") or []
     if not by_workers:
-        return ["**Steps**", ""] + table(headers, _step_rows(report.get("steps") or []))
+        return ["**Steps**", ""] + step_table(report.get("steps") or [])
     lines = []
     for run in by_workers:
         lines += [f"**Steps with {run.get('server_workers')} server workers**", ""]
-        lines += table(headers, _step_rows(run.get("steps") or []))
+        lines += step_table(run.get("steps") or [])
     return lines
 
 

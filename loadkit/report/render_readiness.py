@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from loadkit.measure.values import number
-from loadkit.report import readiness, readiness_advice, render_profile
+from loadkit.report import (
+    capacity_charts,
+    readiness,
+    readiness_advice,
+    render_capacity,
+    render_profile,
+)
 from loadkit.report.markdown import fmt, table
 from loadkit.report.render import summary_section
 from loadkit.report.render_run import machine_section, run_section
@@ -32,20 +38,6 @@ from loadkit.report.server_profile import SVG_NAME, read_profile
 from loadkit.verdicts import bottlenecks
 
 OUTPUT_NAME = "readiness.md"
-CAPACITY_CHARTS = ("capacity_rate.png", "capacity_latency.png")
-STEP_FIELDS = (
-    ("offered req/s", "offered_rps"),
-    ("achieved req/s", "achieved_rps"),
-    ("p50 ms", "p50_ms"),
-    ("p95 ms", "p95_ms"),
-    ("p99 ms", "p99_ms"),
-    ("errors %", "error_rate_percent"),
-    ("late starts", "late_starts"),
-    ("server CPU %", "server_cpu_percent"),
-    ("pool in use", "pool_checked_out_max"),
-    ("phase", "phase"),
-    ("passed", "passed"),
-)
 
 
 def _demoted(lines: Sequence[str]) -> list[str]:
@@ -141,7 +133,7 @@ def scenarios_section(scenarios: Sequence[Mapping], rows: Sequence[Mapping]) -> 
 def _chart_links(run_dir: Path, output: Path, charts_dir: Path | None) -> list[str]:
     """The capacity charts, copied into ``charts_dir`` when given, linked from ``output``."""
     lines, missing = [], []
-    for name in CAPACITY_CHARTS:
+    for name in capacity_charts.CHARTS:
         source = run_dir / name
         if not source.is_file():
             missing.append(name)
@@ -189,12 +181,8 @@ def capacity_section(
         ("duration s", capacity.get("duration_seconds")),
     ]
     lines += table(("", ""), facts)
-    rows = [
-        [s.get(key) for _, key in STEP_FIELDS] + ["; ".join(s.get("reasons") or [])]
-        for s in readiness.steps(capacity)
-    ]
-    headers = [label for label, _ in STEP_FIELDS] + ["why it failed"]
-    lines += table(headers, rows) if rows else ["No capacity step was recorded.", ""]
+    steps = readiness.steps(capacity)
+    lines += render_capacity.step_table(steps) if steps else ["No capacity step was recorded.", ""]
     return lines + _chart_links(run_dir, output, charts_dir) + _scaling_lines(capacity)
 
 
