@@ -2,10 +2,10 @@
 appear while it runs, the time series coarsens, and the generator's memory stays flat.
 
 The bundled reference backend issues 45 s access tokens (ACCESS_TOKEN_EXPIRE_SECONDS); 4 users
-run 100 s, so every account refreshes at least once (a 4.5 s margin: 10% of the lifetime) and the
+run 75 s, so every account refreshes at least once (a 4.5 s margin: 10% of the lifetime) and the
 refreshes stay under the backend's 10/minute refresh limit. Checkpoints every 20 s; at most 24
 time-series points (LOADTEST_TIMESERIES_POINTS), so the interval doubles twice (4 s). Wall time
-about 2 minutes on the shared 2-core machine.
+about 95 s on the shared 2-core machine.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from loadkit.measure.timeseries import TAIL_S
 from tests.runner.test_runner import RUNNER, _env
 
-RUN_S = 100
+RUN_S = 75
 TOKEN_S = 45
 
 
@@ -63,7 +63,7 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.mark.slow
 def test_tokens_refresh_across_expiry_without_a_401(soak: dict) -> None:
-    """45 s tokens over 100 s: refreshes > 0, each refresh request answered with a token, no 401,
+    """45 s tokens over 75 s: refreshes > 0, each refresh request answered with a token, no 401,
     and no login after the first one per account."""
     final = soak["final"]
     assert soak["code"] == 0, soak["out"][-2000:]
@@ -85,7 +85,7 @@ def test_a_checkpoint_appears_before_the_end_and_the_final_report_replaces_it(so
 
 @pytest.mark.slow
 def test_the_series_coarsens_and_the_generator_memory_stays_flat(soak: dict) -> None:
-    """24 points for 100 s (the newest 12 s stay per second until folded): a 4 s interval, at
+    """24 points for 75 s (the newest 12 s stay per second until folded): a 4 s interval, at
     most 24 + 12/4 rows; generator RSS, measured in the generator, grows less than 32 MB and
     the leak verdict on it is not "leak"."""
     final = soak["final"]
