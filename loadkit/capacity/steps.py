@@ -23,6 +23,7 @@ from loadkit.capacity.requests import LIMITED_ENDPOINTS
 from loadkit.measure import engine
 from loadkit.measure.trace import Sample, TracingRecorder
 from loadkit.watch import monitor
+from loadkit.watch import pool as pool_monitor
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Watch:
     """The search-wide monitors the steps read their slices from."""
 
     server: monitor.ServerMonitor
-    pool: monitor.PoolMonitor | None = None
+    pool: pool_monitor.PoolMonitor | None = None
     loop: LoopWatch | None = None
 
 

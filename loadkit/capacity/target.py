@@ -20,6 +20,7 @@ from loadkit.measure import engine
 from loadkit.measure.http import HttpClient
 from loadkit.suite.session import Authenticator, accounts_needed, build_plan, prelogin
 from loadkit.watch import monitor
+from loadkit.watch import pool as pool_monitor
 from loadkit.watch.targeting import Target
 
 SERVER_SAMPLE_S = 0.5
@@ -75,9 +76,9 @@ def _accounts_wanted(opts: Options, bundled: bool) -> int:
     return accounts_needed(int(ceiling * 60), limit=opts.default_limit)
 
 
-def _pool_monitor(url: str) -> monitor.PoolMonitor | None:
+def _pool_monitor(url: str) -> pool_monitor.PoolMonitor | None:
     """A pool monitor when the target's /health reports a pool, else None (nothing to read)."""
-    pool = monitor.PoolMonitor(url, interval_s=POOL_SAMPLE_S)
+    pool = pool_monitor.PoolMonitor(url, interval_s=POOL_SAMPLE_S)
     first = pool.sample_once()
     return pool if first.get("size") is not None or first.get("checked_out") is not None else None
 

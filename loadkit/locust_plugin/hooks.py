@@ -37,7 +37,8 @@ from loadkit.report.run_folder import run_dir
 from loadkit.report.server_profile import write_profile
 from loadkit.verdicts.slo import TargetsError, load_profile
 from loadkit.watch.loopback import is_loopback
-from loadkit.watch.monitor import PoolMonitor, ServerMonitor, find_server_pid
+from loadkit.watch.monitor import ServerMonitor, find_server_pid
+from loadkit.watch.pool import PoolMonitor
 from loadkit.watch.server_profile import profile_reason, profiler_for
 from loadkit.watch.targeting import host_problem
 

@@ -27,7 +27,8 @@ from loadkit.report.writer import write_report
 from loadkit.verdicts import cost, locust_verdict
 from loadkit.verdicts.slo import Profile
 from loadkit.watch import canary
-from loadkit.watch.monitor import PoolMonitor, ServerMonitor, server_series
+from loadkit.watch.monitor import ServerMonitor, server_series
+from loadkit.watch.pool import PoolMonitor
 
 LIVE_WINDOW_S = 5
 LIVE_MAX_ROWS = 7200

@@ -32,6 +32,7 @@ from loadkit.suite.session import (
 from loadkit.verdicts import cost, pool_visibility, slo
 from loadkit.verdicts.rate_limit import LimitProbe
 from loadkit.watch import canary, monitor
+from loadkit.watch.pool import PoolMonitor
 from loadkit.watch.targeting import Target
 
 UPLOAD = api.endpoint("POST", api.SESSION_UPLOAD)
@@ -130,7 +131,7 @@ async def monitored(
     server = monitor.ServerMonitor(
         ctx.target.server_pid, interval_s=interval_s, unavailable_reason=ctx.target.resources_reason
     )
-    pools = monitor.PoolMonitor(ctx.target.url, interval_s=POOL_SAMPLE_S) if pool else None
+    pools = PoolMonitor(ctx.target.url, interval_s=POOL_SAMPLE_S) if pool else None
     await asyncio.to_thread(server.start)
     if pools is not None:
         await asyncio.to_thread(pools.start)

@@ -1,49 +1,33 @@
-"""Monitors of the system under test, sampled by background threads at a fixed interval.
+"""The server's process tree, sampled by a background thread at a fixed interval.
 
 `ServerMonitor` samples the SERVER's process tree (parent plus children, e.g. uvicorn workers,
 rediscovered at every sample) with psutil: RSS summed, CPU from cpu_times deltas (100% = one core).
 It also measures this process's own CPU over the same time, flagged above 90%: the figures then
 describe the generator. `find_server_pid` finds the process listening on a loopback target's port;
-any other host gets None, and the resources block says why. `PoolMonitor` polls GET /health
-(urllib, no proxy) for SQLAlchemy's pool counters and treats every missing or extra field as
-unknown.
+any other host gets None, and the resources block says why. The pool's monitor is
+`loadkit.watch.pool`; `server_series` joins the two into the report's time-series rows.
 
-Memory stays flat on long runs: a monitor keeps at most ``KEEP_SAMPLES`` samples; at that count
-adjacent pairs merge (the earlier time, peaks kept, CPU averaged), so older samples are coarser,
-while the summaries (peak, CPU average, pool maxima, exhaustion events) are kept exactly as they
-come.
+Memory stays flat on long runs: a monitor keeps at most ``KEEP_SAMPLES`` samples
+(`loadkit.watch.sampler`); at that count adjacent pairs merge (the earlier time, peaks kept, CPU
+averaged), so older samples are coarser, while the summaries (peak, CPU average) are kept exactly
+as they come.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import psutil
 
-from loadkit.measure.values import number
 from loadkit.watch.loopback import is_loopback
-from loadkit.watch.thinning import merge_pool, merge_server, thinned
+from loadkit.watch.pool import PoolMonitor, open_connections
+from loadkit.watch.sampler import KEEP_SAMPLES, Sampler
+from loadkit.watch.thinning import merge_server, thinned
 
 MB = 1024 * 1024
 SATURATION_PERCENT = 90.0
-MAX_SAMPLES = 100_000  # bounds a monitor left running: 27 hours at 1 s
-KEEP_SAMPLES = 3600  # samples held (an hour at 1 s); then pairs merge
-_POOL_FIELDS = (
-    "size",
-    "checked_in",
-    "checked_out",
-    "overflow",
-    "max_overflow",
-    "timeout",
-    "timeouts",
-)
-_TIMEOUT_COUNTERS = ("timeouts", "timeout_count", "timeouts_total", "pool_timeouts")
 
 
 def _listeners(port: int) -> set[int]:
@@ -89,30 +73,6 @@ def _own_cpu_seconds() -> float:
     return times.user + times.system
 
 
-class _Sampler:
-    """A daemon thread calling ``sample`` every ``interval_s`` until stopped (bounded)."""
-
-    def __init__(self, interval_s: float, sample: Callable[[], None], name: str) -> None:
-        self.interval_s = interval_s
-        self._sample = sample
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        for _ in range(MAX_SAMPLES):
-            if self._stop.wait(self.interval_s):
-                return
-            self._sample()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=max(5.0, 2 * self.interval_s))
-
-
 class ServerMonitor:
     """RSS and CPU of a server's process tree, sampled on a background thread."""
 
@@ -136,7 +96,7 @@ class ServerMonitor:
         self._last_wall: float | None = None
         self._own_start: tuple[float, float] | None = None
         self._own_end: tuple[float, float] | None = None
-        self._sampler = _Sampler(interval_s, self.sample_once, "server-monitor")
+        self._sampler = Sampler(interval_s, self.sample_once, "server-monitor")
 
     def start(self) -> None:
         """Take the initial sample now (memory before load) and start the thread."""
@@ -247,137 +207,6 @@ class ServerMonitor:
             "cpu_avg_percent": round(cpu_sum / cpu_n, 2) if cpu_n else None,
             "cpu_samples": cpu_n,
         }
-
-
-def parse_pool(body: object) -> dict:
-    """SQLAlchemy pool counters from a /health body; every missing or odd field is None."""
-    pool = body
-    for key in ("checks", "database", "pool"):
-        pool = pool.get(key) if isinstance(pool, dict) else None
-    pool = pool if isinstance(pool, dict) else {}
-    row = {name: number(pool.get(name)) for name in _POOL_FIELDS}
-    counters = [number(pool.get(name)) for name in _TIMEOUT_COUNTERS]
-    row["timeouts"] = next((c for c in counters if c is not None), None)
-    return row
-
-
-class PoolMonitor:
-    """The database pool, read from GET {base}/health on a background thread."""
-
-    def __init__(self, base_url: str, *, interval_s: float = 1.0, timeout_s: float = 2.0) -> None:
-        self.url = base_url.rstrip("/") + "/health"
-        self.timeout_s = timeout_s
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        self._samples: list[dict] = []
-        self._events, self._figured, self._state = 0, 0, _fresh_state()
-        self._lock = threading.Lock()
-        self._sampler = _Sampler(interval_s, self.sample_once, "pool-monitor")
-
-    def start(self) -> None:
-        """Take a first sample now and start the thread."""
-        self.sample_once()
-        self._sampler.start()
-
-    def stop(self) -> None:
-        """Stop the thread (idempotent)."""
-        self._sampler.stop()
-
-    def _fetch(self) -> tuple[int | None, object, str | None]:
-        try:
-            with self._opener.open(self.url, timeout=self.timeout_s) as resp:
-                status, raw = resp.status, resp.read()
-        except urllib.error.HTTPError as exc:  # a 503 still carries the pool figures
-            status, raw = exc.code, exc.read()
-        except (OSError, ValueError) as exc:
-            return None, None, f"{type(exc).__name__}: {exc}"
-        try:
-            return status, json.loads(raw), None
-        except ValueError:
-            return status, None, "body is not JSON"
-
-    def sample_once(self) -> dict:
-        """Poll /health now: {t, status, size, checked_in, checked_out, overflow, ..., error}."""
-        wall = time.time()
-        status, body, error = self._fetch()
-        row = {"t": wall, "status": status, **parse_pool(body), "error": error}
-        with self._lock:
-            self._samples.append(row)
-            if any(row[k] is not None for k in _POOL_FIELDS):
-                self._figured += 1
-                self._events += _exhausted(row, self._state)
-            if len(self._samples) >= KEEP_SAMPLES:
-                self._samples = thinned(self._samples, lambda a, b: merge_pool(a, b, _POOL_FIELDS))
-        return row
-
-    def samples(self) -> list[dict]:
-        """Every sample so far."""
-        with self._lock:
-            return [dict(s) for s in self._samples]
-
-    def latest(self) -> dict | None:
-        """The newest sample."""
-        with self._lock:
-            return dict(self._samples[-1]) if self._samples else None
-
-    def summary(self) -> dict:
-        """The report's db_pool block; figures no sample had are None.
-
-        In connections: ``checked_out_max`` (in use), ``open_max`` (size + overflow: SQLAlchemy's
-        overflow is negative while fewer than ``size`` connections are open) and ``capacity``
-        (size + max_overflow). ``overflow_max`` is SQLAlchemy's raw counter, not a count."""
-        rows = [s for s in self.samples() if any(s[k] is not None for k in _POOL_FIELDS)]
-        size, extra = _last(rows, "size"), _last(rows, "max_overflow")
-        out = {
-            "size": size,
-            "max_overflow": extra,
-            "checked_out_max": _max(rows, "checked_out"),
-            "open_max": max((n for n in open_connections(rows) if n is not None), default=None),
-            "capacity": size + extra if None not in (size, extra) and extra >= 0 else None,
-            "overflow_max": _max(rows, "overflow"),
-            "exhaustion_events": self._events,
-            "samples": self._figured,
-        }
-        if not rows:
-            out["exhaustion_events"] = None
-            out["unavailable_reason"] = f"no pool figures in {len(self.samples())} /health samples"
-        return out
-
-
-def open_connections(rows: list[dict]) -> list[float | int | None]:
-    """Open connections (size + overflow) per sample, size carried over from earlier samples;
-    None where either is unknown (in the order of ``rows``)."""
-    size, out = None, []
-    for row in rows:
-        size = row.get("size") if row.get("size") is not None else size
-        overflow = row.get("overflow")
-        out.append(size + overflow if None not in (size, overflow) else None)
-    return out
-
-
-def _last(rows: list[dict], key: str) -> float | int | None:
-    known = [r[key] for r in rows if r[key] is not None]
-    return known[-1] if known else None
-
-
-def _max(rows: list[dict], key: str) -> float | int | None:
-    known = [r[key] for r in rows if r[key] is not None]
-    return max(known) if known else None
-
-
-def _fresh_state() -> dict:
-    return {"size": None, "max_overflow": None, "timeouts": None}
-
-
-def _exhausted(row: dict, last: dict) -> bool:
-    """Whether this sample is an exhaustion event: every connection out (size + max_overflow) or
-    the time-out counter grew. ``last`` carries size, max_overflow and timeouts over from earlier
-    samples (a sample may lack them) and is updated."""
-    size, extra = (row[k] if row[k] is not None else last[k] for k in ("size", "max_overflow"))
-    out, timeouts = row["checked_out"], row["timeouts"]
-    full = None not in (size, extra, out) and extra >= 0 and out >= size + extra
-    grew = None not in (timeouts, last["timeouts"]) and timeouts > last["timeouts"]
-    last.update({k: row[k] for k in last if row[k] is not None})
-    return bool(full or grew)
 
 
 def server_series(server: ServerMonitor, pool: PoolMonitor | None) -> list[dict]:

@@ -1,5 +1,5 @@
 """Thinning a monitor's samples: adjacent pairs merge into one, so a monitor that runs for hours
-keeps a bounded list (`loadkit.watch.monitor.KEEP_SAMPLES`). A merged sample has the earlier time,
+keeps a bounded list (`loadkit.watch.sampler.KEEP_SAMPLES`). A merged sample has the earlier time,
 the pair's peaks (RSS, connections in use, overflow, time-outs) and its average CPU.
 """
 

@@ -18,6 +18,7 @@ import pytest
 from loadkit.measure.recording import RunRecorder
 from loadkit.report.schema import build_report
 from loadkit.watch import monitor
+from loadkit.watch import pool as pool_monitor
 
 FAKE_SERVER = Path(__file__).with_name("fake_server.py")
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -153,7 +154,7 @@ def test_no_pid_means_unavailable_not_zero() -> None:
 
 def test_pool_monitor_tolerates_missing_extra_and_broken_fields(server: Server) -> None:
     """Varied /health bodies (no pool, not JSON, 503, odd types, extra keys): None, no error."""
-    pool = monitor.PoolMonitor(server.url)
+    pool = pool_monitor.PoolMonitor(server.url)
     rows = [pool.sample_once() for _ in range(6)]
     assert rows[0]["size"] == 5 and rows[0]["checked_out"] == 1 and rows[0]["overflow"] == -4
     assert rows[0]["max_overflow"] is None and rows[0]["timeouts"] is None
@@ -173,7 +174,7 @@ def test_pool_monitor_unreachable_health_is_unavailable(server: Server) -> None:
     """With no answer at all the pool block says so, with None figures."""
     url = server.url
     server.stop()
-    pool = monitor.PoolMonitor(url, timeout_s=1)
+    pool = pool_monitor.PoolMonitor(url, timeout_s=1)
     row = pool.sample_once()
     assert row["status"] is None and row["error"]
     summary = pool.summary()
@@ -186,7 +187,7 @@ def test_monitors_sample_on_their_own_and_feed_the_report(server: Server) -> Non
     rec = RunRecorder()
     rec.start()
     srv_mon = monitor.ServerMonitor(server.proc.pid, interval_s=0.1)
-    pool_mon = monitor.PoolMonitor(server.url, interval_s=0.1)
+    pool_mon = pool_monitor.PoolMonitor(server.url, interval_s=0.1)
     srv_mon.start()
     pool_mon.start()
     rec.record("GET /health", 0.001, status=200)

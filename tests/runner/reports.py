@@ -19,6 +19,7 @@ from loadkit.measure.trace import TracingRecorder
 from loadkit.report import schema, writer
 from loadkit.verdicts import slo
 from loadkit.watch import monitor
+from loadkit.watch import pool as pool_monitor
 
 
 def _factory(slow_every: int, limited_every: int):
@@ -46,7 +47,7 @@ def real_scenario(
     traces each request, as the pytest scenarios' does)."""
     recorder = TracingRecorder()
     server = monitor.ServerMonitor(os.getpid(), interval_s=0.25)
-    pool = monitor.PoolMonitor(url, interval_s=0.25)
+    pool = pool_monitor.PoolMonitor(url, interval_s=0.25)
     started = time.time()
     server.start()
     pool.start()
