@@ -14,8 +14,6 @@ in (within the login budget, `loadkit.contract.accounts`).
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
 import shutil
 import tempfile
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from loadkit.suite import options
 from loadkit.watch import targeting
 from loadkit.watch.loopback import is_loopback
 
@@ -33,48 +32,8 @@ STATE_DIR_KEY = "loadtest_state_dir"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """The load suites' options (``--host`` comes from Locust's plugin, else it is added)."""
-    with contextlib.suppress(ValueError):  # Locust's pytest plugin registered it already
-        parser.addoption(
-            "--host", "-H", default=None, help="target URL (default: reference backend)"
-        )
-    group = parser.getgroup("loadtest", "TherapyBridge load tests")
-    group.addoption(
-        "--profile", default=None, help="targets.toml profile (default: LOADTEST_PROFILE)"
-    )
-    group.addoption("--accounts", default=None, help="JSON file of [{email, password}] accounts")
-    group.addoption(
-        "--tokens", default=None, help="JSON file of pre-issued [{email, access_token}] (SSO)"
-    )
-    group.addoption(
-        "--login-rate",
-        default=None,
-        help="login budget N/PERIOD after a refusal (else LOADTEST_LOGIN_RATE, 5/minute)",
-    )
-    group.addoption(
-        "--no-token-cache", action="store_true", help="keep tokens in memory only (no cache file)"
-    )
-    group.addoption(
-        "--server-pid", type=int, default=None, help="server process for resource figures"
-    )
-    group.addoption(
-        "--request-timeout", type=float, default=30.0, help="per-request time-out, seconds"
-    )
-    group.addoption("--insecure", action="store_true", help="do not verify TLS certificates")
-    group.addoption("--ca-bundle", default=None, help="CA bundle file for TLS verification")
-    group.addoption("--yes", action="store_true", help="confirm load on a host outside loopback")
-    group.addoption(
-        "--metrics-port",
-        type=int,
-        default=0,
-        help="serve live Prometheus metrics on 127.0.0.1:PORT/metrics (xdist worker gwN: PORT+N)",
-    )
-    group.addoption(
-        "--server-profile",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="py-spy profile of a local server into the run folder (default: off, see README)",
-    )
+    """The load suites' options: `loadkit.suite.options`."""
+    options.add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
