@@ -36,7 +36,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loadkit.report import run_folder  # noqa: E402 (both standard library only)
+from loadkit.report import run_folder  # noqa: E402 (all three standard library only)
+from loadkit.report.run_lock import process_alive  # noqa: E402
 from loadkit.watch.loopback import is_loopback  # noqa: E402
 
 
@@ -73,21 +74,6 @@ def check_health(url: str, timeout: float) -> int:
             file=sys.stderr,
         )
     return 2
-
-
-def process_alive(pid: int) -> bool:
-    """Whether the process exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
 
 
 def wait_health(url: str, pid: int, timeout: float) -> int:

@@ -187,7 +187,7 @@ def _read(handle) -> dict[tuple[str, int], Run]:
             runs[key] = Run(pid, folder, runs[key].started, at)
     now = time.time()
     for key, run in list(runs.items()):
-        if run.ended is None and not _alive(run.pid):
+        if run.ended is None and not process_alive(run.pid):
             runs[key] = Run(run.pid, run.run_dir, run.started, run.started)
         if runs[key].ended is not None and now - runs[key].ended > KEEP_SECONDS:
             del runs[key]
@@ -214,11 +214,18 @@ def _compact(handle, runs: dict[tuple[str, int], Run]) -> None:
             )
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether the process exists and is not a zombie (a zombie has ended; its parent has not
+    reaped it yet)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
     return True

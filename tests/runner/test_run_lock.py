@@ -6,8 +6,10 @@ against the kernel, not a stub. Nothing here sends any traffic.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,6 +57,22 @@ def test_crashed_run_leaves_no_lock(tmp_path: Path) -> None:
     dead.wait(timeout=10)
     run_lock.register(tmp_path, TARGET, tmp_path / "crashed", pid=dead.pid)
     assert run_lock.register(tmp_path, TARGET, tmp_path / "next") == []
+
+
+def test_an_unreaped_run_has_ended(tmp_path: Path) -> None:
+    """A run process that exited but is not reaped yet (a zombie) is not going on."""
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    for _ in range(100):  # bounded: up to 10 s for it to exit, left unreaped
+        if Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.1)
+    try:
+        assert not run_lock.process_alive(zombie.pid)
+        run_lock.register(tmp_path, TARGET, tmp_path / "exited", pid=zombie.pid)
+        assert run_lock.register(tmp_path, TARGET, tmp_path / "next") == []
+    finally:
+        zombie.wait(timeout=10)
+    assert run_lock.process_alive(os.getpid())
 
 
 def test_target_key_normalises_the_url() -> None:
