@@ -112,9 +112,11 @@ def executive_summary(
 def environment_section(
     run_dir: Path, reports: Sequence[Mapping], info: Mapping[str, Any]
 ) -> list[str]:
-    """render_run's Run and Machine sections, one level down."""
+    """render_run's Run and Machine sections, one level down; the Run table counts the scenarios
+    as the executive summary does (capacity.json has its own section)."""
+    scenarios, _ = readiness.split_reports(reports)
     lines = ["## Environment", ""]
-    return lines + _demoted(run_section(run_dir, reports, info) + machine_section(reports, info))
+    return lines + _demoted(run_section(run_dir, scenarios, info) + machine_section(reports, info))
 
 
 def scenarios_section(scenarios: Sequence[Mapping], rows: Sequence[Mapping]) -> list[str]:

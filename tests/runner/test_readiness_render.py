@@ -96,6 +96,9 @@ def test_every_section_is_rendered_from_the_json(scenarios: Path, tmp_path: Path
     )
     assert "shared this machine's" in md.row(summary, "machine")[1]
     assert f"**Verdict: {judged.verdict.upper()}**" in summary
+    counted = md.row(summary, "scenarios meeting their targets")[1]
+    assert counted == "2 of 2"  # the two scenarios; capacity.json is not one
+    assert md.row(md.section(text, "Environment"), "scenarios meeting their targets")[1] == counted
 
 
 def test_capacity_charts_are_linked_and_copied_with_charts_dir(
