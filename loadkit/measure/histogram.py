@@ -8,7 +8,9 @@ rank to a plain list of values (the trace's thirds, the canary, sub-second chart
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator
+from itertools import compress
 
 _SUB_BUCKET_BITS = 11  # 2,048 sub-buckets: 3 significant digits
 
@@ -34,14 +36,33 @@ def _bucket_range(key: int, bits: int = _SUB_BUCKET_BITS) -> tuple[int, int]:
     return key, key + width - 1
 
 
-class LatencyHistogram:
-    """Mergeable latency histogram: integer microseconds, 3 significant digits, exact extremes."""
+def _octave(length: int, bits: int) -> array:
+    """The zeroed counts of the octave of values with ``length`` bits."""
+    size = 1 << (bits - 1) if length > bits else (1 << (length - 1) if length else 1)
+    return array("q", bytes(8 * size))
 
-    __slots__ = ("_counts", "count", "sum_us", "_min", "_max")
+
+def _key(length: int, index: int, bits: int) -> int:
+    """The bucket key (its lowest value) at ``index`` of the octave of ``length``-bit values."""
+    if length > bits:
+        return (index + (1 << (bits - 1))) << (length - bits)
+    return index + (1 << (length - 1)) if length else 0
+
+
+class LatencyHistogram:
+    """Mergeable latency histogram: integer microseconds, 3 significant digits, exact extremes.
+
+    Counts are kept in one array per octave (the values of one bit length), allocated when the
+    octave sees its first value; an octave has at most ``2 ** (BITS - 1)`` buckets. Memory is set
+    by the range of latencies seen, not by how many were counted, so it stops growing within the
+    first minutes of a run of any length (a dict of bucket keys kept growing for hours as rare
+    latencies filled in, issue 17)."""
+
+    __slots__ = ("_octaves", "count", "sum_us", "_min", "_max")
     BITS = _SUB_BUCKET_BITS  # significant bits of a bucket key
 
     def __init__(self) -> None:
-        self._counts: dict[int, int] = {}
+        self._octaves: dict[int, array] = {}  # bit length -> counts of its buckets
         self.count = 0
         self.sum_us = 0
         self._min = 0
@@ -50,14 +71,7 @@ class LatencyHistogram:
     def record(self, value_us: int) -> None:
         """Add one value (microseconds; negative values count as 0)."""
         v = value_us if value_us > 0 else 0
-        bits = self.BITS
-        if v >> bits:
-            shift = v.bit_length() - bits
-            key = v >> shift << shift
-        else:
-            key = v
-        counts = self._counts
-        counts[key] = counts.get(key, 0) + 1
+        self._add(v, 1)
         if self.count:
             if v < self._min:
                 self._min = v
@@ -68,13 +82,40 @@ class LatencyHistogram:
         self.count += 1
         self.sum_us += v
 
+    def _add(self, key: int, n: int) -> None:
+        """Add ``n`` values at bucket key ``key`` (a key of any precision lands in its bucket)."""
+        bits, length = self.BITS, key.bit_length()
+        if length > bits:
+            index = (key >> (length - bits)) - (1 << (bits - 1))
+        else:
+            index = key - (1 << (length - 1)) if length else 0
+        counts = self._octaves.get(length)
+        if counts is None:
+            counts = self._octaves[length] = _octave(length, bits)
+        counts[index] += n
+
+    def buckets(self) -> Iterator[tuple[int, int]]:
+        """(bucket key, count) of every non-empty bucket, in ascending order of key."""
+        for length in sorted(self._octaves):
+            counts = self._octaves[length]
+            for index in compress(range(len(counts)), counts):
+                yield _key(length, index, self.BITS), counts[index]
+
     def merge(self, other: LatencyHistogram) -> None:
         """Add every value of ``other`` to this histogram."""
         if not other.count:
             return
-        counts = self._counts
-        for key, n in other._counts.items():
-            counts[key] = counts.get(key, 0) + n
+        if other.BITS == self.BITS:
+            for length, theirs in other._octaves.items():
+                mine = self._octaves.get(length)
+                if mine is None:
+                    self._octaves[length] = array("q", theirs)
+                    continue
+                for index in compress(range(len(theirs)), theirs):
+                    mine[index] += theirs[index]
+        else:
+            for key, n in other.buckets():
+                self._add(key, n)
         if self.count:
             self._min = min(self._min, other._min)
             self._max = max(self._max, other._max)
@@ -109,14 +150,20 @@ class LatencyHistogram:
             return [math.nan] * len(ps)
         ranks = sorted((rank(p, self.count), i) for i, p in enumerate(ps))
         out = [float(self._max)] * len(ps)
-        keys, seen, j = sorted(self._counts), 0, 0
-        for key in keys:
-            seen += self._counts[key]
-            while j < len(ranks) and ranks[j][0] <= seen:
-                out[ranks[j][1]] = self._value(key, ps[ranks[j][1]])
-                j += 1
-            if j == len(ranks):
-                break
+        seen, j = 0, 0
+        for length in sorted(self._octaves):
+            counts = self._octaves[length]
+            total = sum(counts)
+            if seen + total < ranks[j][0]:  # no rank falls in this octave
+                seen += total
+                continue
+            for index in compress(range(len(counts)), counts):
+                seen += counts[index]
+                while j < len(ranks) and ranks[j][0] <= seen:
+                    out[ranks[j][1]] = self._value(_key(length, index, self.BITS), ps[ranks[j][1]])
+                    j += 1
+                if j == len(ranks):
+                    return out
         return out
 
     def _value(self, key: int, p: float) -> float:
@@ -133,14 +180,15 @@ class LatencyHistogram:
             "sum_us": self.sum_us,
             "min_us": self.min_us,
             "max_us": self.max_us,
-            "buckets": [[k, n] for k, n in sorted(self._counts.items())],
+            "buckets": [[k, n] for k, n in self.buckets()],
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> LatencyHistogram:
         """Rebuild a histogram written by `to_dict`."""
         h = cls()
-        h._counts = {int(k): int(n) for k, n in d.get("buckets", [])}
+        for key, n in d.get("buckets", []):
+            h._add(int(key), int(n))
         h.count = int(d.get("count", 0))
         h.sum_us = int(d.get("sum_us", 0))
         h._min = int(d["min_us"]) if h.count else 0

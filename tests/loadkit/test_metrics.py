@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 import random
+import tracemalloc
 
 import msgpack
 import pytest
 
-from loadkit.measure.histogram import LatencyHistogram, nearest_rank
+from loadkit.measure.histogram import LatencyHistogram, SeriesHistogram, nearest_rank
 from loadkit.measure.recording import ERROR_KINDS, RunRecorder
 from loadkit.measure.send import classify
 
@@ -89,6 +90,42 @@ def test_histogram_merge_and_round_trip_keep_every_figure() -> None:
         back = LatencyHistogram.from_dict(encoded)
         assert back.to_dict() == whole.to_dict()
         assert back.percentiles(PERCENTILES) == whole.percentiles(PERCENTILES)
+
+
+def test_histogram_memory_stops_growing_however_many_values_it_counts() -> None:
+    """After the first 5,000 heavy-tailed values, 45,000 more allocate next to nothing: memory is
+    set by the range of latencies, not by the count (a soak's histograms stay flat; a dict of
+    bucket keys grew 251 kB over the same values)."""
+    values = heavy_tailed(50_000, 5)
+    hist = LatencyHistogram()
+    tracemalloc.start()
+    try:
+        for v in values[:5_000]:
+            hist.record(v)
+        early = tracemalloc.get_traced_memory()[0]
+        for v in values[5_000:]:
+            hist.record(v)
+        late = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert late - early < 32 * 1024, (early, late)  # an octave or two reached late, no more
+    assert hist.count == len(values)
+
+
+def test_merging_a_coarser_histogram_lands_each_bucket_in_its_own() -> None:
+    """A time-series point (6 significant bits) merged into a full histogram keeps its count and
+    extremes, and its percentiles stay within the point's 1.6%."""
+    values = heavy_tailed(5_000, 13)
+    point = SeriesHistogram()
+    for v in values:
+        point.record(v)
+    whole = LatencyHistogram()
+    whole.merge(point)
+    assert (whole.count, whole.min_us, whole.max_us) == (len(values), min(values), max(values))
+    ordered = sorted(values)
+    for p in (50, 95, 99):
+        exact = exact_nearest_rank(ordered, p)
+        assert abs(whole.percentile(p) - exact) <= 0.016 * exact, (p, exact)
 
 
 @pytest.mark.parametrize(
