@@ -42,6 +42,8 @@ from loadkit.watch.pool import PoolMonitor
 from loadkit.watch.server_profile import profile_reason, profiler_for
 from loadkit.watch.targeting import host_problem
 
+MONITOR_KEEP = 600  # the monitors' 1 s samples held: 10 minutes, then adjacent pairs merge
+
 
 def _results(environment: object, options: object) -> None:
     """The run folder; Locust's HTML and CSV go there unless the user named other files."""
@@ -162,8 +164,8 @@ def on_worker_report(client_id: str, data: dict, **_kw: object) -> None:
 def _monitors(environment: object) -> tuple[ServerMonitor, PoolMonitor | None]:
     options, host = environment.parsed_options, environment.host or ""
     pid = options.server_pid or find_server_pid(host)
-    pool = PoolMonitor(host) if host else None
-    return ServerMonitor(pid), pool
+    pool = PoolMonitor(host, keep=MONITOR_KEEP) if host else None
+    return ServerMonitor(pid, keep=MONITOR_KEEP), pool
 
 
 @events.test_start.add_listener

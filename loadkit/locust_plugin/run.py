@@ -10,7 +10,6 @@ server and pool monitors and the live sampler run on the master (or the single l
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +28,11 @@ from loadkit.verdicts.slo import Profile
 from loadkit.watch import canary
 from loadkit.watch.monitor import ServerMonitor, server_series
 from loadkit.watch.pool import PoolMonitor
+from loadkit.watch.thinning import Downsampler
 
 LIVE_WINDOW_S = 5
-LIVE_MAX_ROWS = 7200
+LIVE_KEEP = 600  # the Server tab's rows (1 s) held: 10 minutes, then evenly coarser
+LIVE_MAX_TICKS = 7 * 86400  # bounded: a week of one-second rows
 SATURATED_PERCENT = 90.0
 
 
@@ -72,7 +73,8 @@ class LocustRun:
     pool: PoolMonitor | None = None
     own_cpu: ProcessCpu = field(default_factory=ProcessCpu)
     worker_cpu: dict[str, float] = field(default_factory=dict)
-    live: deque = field(default_factory=lambda: deque(maxlen=LIVE_MAX_ROWS))
+    live: list[dict] = field(default_factory=list)
+    live_thin: Downsampler = field(default_factory=lambda: Downsampler(LIVE_KEEP))
     sampler: gevent.Greenlet | None = None
     checkpointer: gevent.Greenlet | None = None  # upkeep.start_upkeep: checkpoints, pruning
     finalized: bool = False
@@ -94,6 +96,7 @@ class LocustRun:
         self.worker_cpu, self.finalized = {}, False
         self.own_cpu.start()
         self.live.clear()
+        self.live_thin = Downsampler(LIVE_KEEP)
         if monitors is not None:
             self.server, self.pool = monitors
             self.server.start()
@@ -202,9 +205,10 @@ class LocustRun:
 
     def _sample_live(self) -> None:
         """Once a second while the test runs: server, pool and latency figures for the UI."""
-        for _ in range(LIVE_MAX_ROWS * 10):
+        for _ in range(LIVE_MAX_TICKS):
             gevent.sleep(1.0)
             self.live.append(self.live_row())
+            self.live_thin.thin(self.live)
 
     def live_row(self) -> dict:
         """The newest figures: server RSS/CPU, pool, p95 and throughput of the last seconds."""

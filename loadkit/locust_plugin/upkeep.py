@@ -5,8 +5,9 @@ seconds from the test's start it writes the report as a checkpoint (`run_report.
 and every PRUNE_S it drops Locust's own per-second request and failure counters older than KEEP_S
 (``StatsEntry.num_reqs_per_sec`` / ``num_fail_per_sec`` grow by a key a second per endpoint for the
 whole run, and Locust reads only the last few seconds of them, for its current RPS) and thins
-Locust's chart history (``RequestStats.history``, a row every 5 s for its HTML charts) past
-HISTORY_KEEP rows by dropping every other row of the older half: the charts get coarser, not longer.
+Locust's chart history (``RequestStats.history``, a row every 5 s for its HTML charts) to at most
+HISTORY_KEEP rows evenly spaced over the run (`watch.thinning.Downsampler`): the charts get coarser,
+not longer.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import gevent
 
 from loadkit.locust_plugin.run_report import write_checkpoint
 from loadkit.locust_plugin.state import STATE, logger
+from loadkit.watch.thinning import Downsampler
 
 PRUNE_S = 60.0
 KEEP_S = 60
 MAX_TICKS = 7 * 86400  # bounded: a week of one-second ticks
-HISTORY_KEEP = 720  # an hour of Locust's 5-second chart rows
+HISTORY_KEEP = 120  # Locust's 5-second chart rows held: 10 minutes, then evenly coarser
 
 
 def prune_stats(stats: object, now: float | None = None) -> int:
@@ -37,18 +39,6 @@ def prune_stats(stats: object, now: float | None = None) -> int:
     return dropped
 
 
-def thin_history(stats: object, keep: int = HISTORY_KEEP) -> int:
-    """Past ``keep`` rows, drop every other row of the older half of ``stats.history``; how
-    many rows went. The newest half stays at full resolution."""
-    history = stats.history
-    if len(history) <= keep:
-        return 0
-    half = len(history) // 2
-    older = history[:half]
-    history[:half] = older[::2]
-    return len(older) - len(older[::2])
-
-
 def _due(start: float, every: float, done: int) -> float:
     return start + (done + 1) * every if every > 0 else float("inf")
 
@@ -57,6 +47,7 @@ def _upkeep(environment: object, interval_s: float) -> None:
     """Checkpoints on a fixed schedule from the start (rendering does not push them later)."""
     start = time.monotonic()
     checkpoints, prunes = 0, 0
+    history = Downsampler(HISTORY_KEEP)
     for _ in range(MAX_TICKS):
         next_at = min(_due(start, interval_s, checkpoints), _due(start, PRUNE_S, prunes))
         gevent.sleep(max(0.0, next_at - time.monotonic()))
@@ -65,7 +56,7 @@ def _upkeep(environment: object, interval_s: float) -> None:
         if time.monotonic() >= _due(start, PRUNE_S, prunes):
             prunes += 1
             prune_stats(environment.runner.stats)
-            thin_history(environment.runner.stats)
+            history.thin(environment.runner.stats.history)
         if time.monotonic() >= _due(start, interval_s, checkpoints):
             checkpoints += 1
             try:

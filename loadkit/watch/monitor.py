@@ -7,8 +7,8 @@ describe the generator. `find_server_pid` finds the process listening on a loopb
 any other host gets None, and the resources block says why. The pool's monitor is
 `loadkit.watch.pool`; `server_series` joins the two into the report's time-series rows.
 
-Memory stays flat on long runs: a monitor keeps at most ``KEEP_SAMPLES`` samples
-(`loadkit.watch.sampler`); at that count adjacent pairs merge (the earlier time, peaks kept, CPU
+Memory stays flat on long runs: a monitor keeps at most ``keep`` samples (default ``KEEP_SAMPLES``,
+`loadkit.watch.sampler`); at that count adjacent pairs merge (the earlier time, peaks kept, CPU
 averaged), so older samples are coarser, while the summaries (peak, CPU average) are kept exactly
 as they come.
 """
@@ -83,8 +83,10 @@ class ServerMonitor:
         interval_s: float = 1.0,
         unavailable_reason: str | None = None,
         saturation_percent: float = SATURATION_PERCENT,
+        keep: int | None = None,
     ) -> None:
         self.pid = pid
+        self.keep = keep or KEEP_SAMPLES  # samples held; then adjacent pairs merge
         self.saturation_percent = saturation_percent
         self._reason = unavailable_reason or "no server process on this machine (remote target?)"
         self._samples: list[dict] = []
@@ -150,7 +152,7 @@ class ServerMonitor:
             self._peak_mb = max(self._peak_mb or 0.0, row["rss_mb"])
             if cpu is not None:
                 self._cpu_sum, self._cpu_n = self._cpu_sum + cpu, self._cpu_n + 1
-            if len(self._samples) >= KEEP_SAMPLES:
+            if len(self._samples) >= self.keep:
                 self._samples = thinned(self._samples, merge_server)
             self._cpu_seen, self._last_wall = seen, wall
             return row

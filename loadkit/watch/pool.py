@@ -1,9 +1,9 @@
 """The database pool under load, read from the server's GET /health.
 
 `PoolMonitor` polls GET /health (urllib, no proxy) on a background thread for SQLAlchemy's pool
-counters and treats every missing or extra field as unknown. It keeps at most ``KEEP_SAMPLES``
-samples (adjacent pairs merge, peaks kept), while its summary (maxima, exhaustion events) is kept
-exactly as the samples come.
+counters and treats every missing or extra field as unknown. It keeps at most ``keep`` samples
+(default ``KEEP_SAMPLES``; then adjacent pairs merge, peaks kept), while its summary (maxima,
+exhaustion events) is kept exactly as the samples come.
 """
 
 from __future__ import annotations
@@ -45,8 +45,16 @@ def parse_pool(body: object) -> dict:
 class PoolMonitor:
     """The database pool, read from GET {base}/health on a background thread."""
 
-    def __init__(self, base_url: str, *, interval_s: float = 1.0, timeout_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        interval_s: float = 1.0,
+        timeout_s: float = 2.0,
+        keep: int | None = None,
+    ) -> None:
         self.url = base_url.rstrip("/") + "/health"
+        self.keep = keep or KEEP_SAMPLES  # samples held; then adjacent pairs merge
         self.timeout_s = timeout_s
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         self._samples: list[dict] = []
@@ -86,7 +94,7 @@ class PoolMonitor:
             if any(row[k] is not None for k in _POOL_FIELDS):
                 self._figured += 1
                 self._events += _exhausted(row, self._state)
-            if len(self._samples) >= KEEP_SAMPLES:
+            if len(self._samples) >= self.keep:
                 self._samples = thinned(self._samples, lambda a, b: merge_pool(a, b, _POOL_FIELDS))
         return row
 

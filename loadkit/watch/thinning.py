@@ -1,6 +1,10 @@
-"""Thinning a monitor's samples: adjacent pairs merge into one, so a monitor that runs for hours
-keeps a bounded list (`loadkit.watch.sampler.KEEP_SAMPLES`). A merged sample has the earlier time,
-the pair's peaks (RSS, connections in use, overflow, time-outs) and its average CPU.
+"""Bounded lists for runs of any length: they get coarser, not longer.
+
+`thinned`: a monitor's samples, adjacent pairs merged into one past its ``keep``
+(`loadkit.watch.sampler.KEEP_SAMPLES` by default). A merged sample has the earlier time, the pair's
+peaks (RSS, connections in use, overflow, time-outs) and its average CPU. `Downsampler`: rows only
+drawn in a chart (Locust's chart history, the Server tab's live rows), evenly spaced over the whole
+run, at most ``keep`` of them.
 """
 
 from __future__ import annotations
@@ -36,3 +40,31 @@ def merge_pool(a: dict, b: dict, fields: tuple[str, ...]) -> dict:
         known = [r[key] for r in (a, b) if r[key] is not None]
         row[key] = (max(known) if key in MAXED else known[-1]) if known else None
     return row
+
+
+class Downsampler:
+    """Chart rows at one stride over the whole run, at most ``keep`` of them.
+
+    `thin` judges the rows appended to a list since its last call (the list may be someone else's,
+    e.g. Locust's ``stats.history``): the n-th row since the start stays when n is a multiple of the
+    stride. Past ``keep`` rows every other one goes and the stride doubles, so the rows are always
+    evenly spaced from the first to the newest, as the time series' points are."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep, self.stride = keep, 1
+        self._seen = 0  # rows judged since the start
+        self._judged = 0  # length of the list after the last call
+
+    def thin(self, rows: list) -> None:
+        """Judge the rows appended since the last call, in place."""
+        self._judged = min(self._judged, len(rows))  # the owner cleared the list
+        new = rows[self._judged :]
+        del rows[self._judged :]
+        for row in new:
+            if self._seen % self.stride == 0:
+                rows.append(row)
+                if len(rows) > self.keep:
+                    rows[:] = rows[::2]
+                    self.stride *= 2
+            self._seen += 1
+        self._judged = len(rows)

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from loadkit.watch import monitor
-from loadkit.watch.thinning import merge_pool, thinned
+from loadkit.watch.thinning import Downsampler, merge_pool, thinned
 
 
 def test_server_samples_stay_bounded_and_the_summary_counts_every_sample(
@@ -36,3 +36,25 @@ def test_thinning_pool_samples_keeps_the_peaks() -> None:
     assert [r["t"] for r in out] == [0, 1, 3, 5, 7]
     assert max(r["checked_out"] for r in out) == 3
     assert [r["checked_out"] for r in out[1:]] == [2, 3, 2, 3]
+
+
+def test_a_monitor_holds_at_most_its_own_keep() -> None:
+    """A monitor made with keep=10 (Locust's monitors use 600) never holds more than 10 samples."""
+    mon = monitor.ServerMonitor(os.getpid(), keep=10)
+    for _ in range(40):
+        mon.sample_once()
+        assert len(mon.samples()) < 10
+
+
+def test_chart_rows_stay_evenly_spaced_over_the_whole_run() -> None:
+    """10,000 rows appended with keep=100: never more than 100 held, always evenly spaced from the
+    first row to the newest, however the list is thinned (one row at a time or in batches)."""
+    for batch in (1, 7):
+        rows: list[int] = []
+        sampler = Downsampler(100)
+        for start in range(0, 10_000, batch):
+            rows.extend(range(start, min(start + batch, 10_000)))
+            sampler.thin(rows)
+            assert len(rows) <= 100
+            assert len({b - a for a, b in zip(rows, rows[1:], strict=False)}) <= 1, rows
+        assert rows[0] == 0 and rows[-1] >= 10_000 - sampler.stride and len(rows) > 50
