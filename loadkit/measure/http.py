@@ -233,11 +233,14 @@ class Connection(asyncio.Protocol):
 
     async def _stream(self, pieces: Iterable[bytes], waiter: asyncio.Future) -> None:
         """Write ``pieces`` as the transport drains; stop once ``waiter`` is done (an early answer,
-        a 413 while streaming, a failure) or the connection closes."""
+        a 413 while streaming, a failure) or the connection closes. A write that fails (a reset)
+        only marks the transport closing (asyncio drops later writes and calls connection_lost
+        on a later turn of the loop), so that is checked before every piece."""
+        transport = self._transport
         for piece in pieces:
-            if waiter.done() or not self._alive:
+            if waiter.done() or not self._alive or transport is None or transport.is_closing():
                 return
-            self._transport.write(piece)  # type: ignore[union-attr]
+            transport.write(piece)
             self.body_sent += len(piece)
             if self._drained is not None:
                 await self._drained

@@ -87,12 +87,15 @@ def test_client_streams_a_large_upload(backend_factory) -> None:
 
 
 def test_client_stops_sending_when_refused_mid_body(backend_factory) -> None:
-    """Past a lowered MAX_UPLOAD_BYTES the server answers 413 while the body streams; the client
-    stops sending, well short of the body's length.
+    """Past a lowered MAX_UPLOAD_BYTES the server answers 413 (on the declared length) while the
+    body streams; the client stops sending, well short of the body's length, and counts only the
+    bytes it handed to the socket.
 
     The server closes after its 413 with body bytes still arriving, so its kernel may answer them
-    with a reset that discards the 413 before the client reads it (status 0; about 1 run in 7
-    here). Each attempt must stop short; one of three must read the 413."""
+    with a reset that discards the 413 before the client reads it (status 0). A write after the
+    reset is dropped by asyncio without an error: the client must see the transport closing
+    and stop, not count the rest of the body as sent (it did, 30 MB "sent" in 20 ms). Each
+    attempt must stop short; one of three must read the 413."""
     backend = backend_factory(MAX_UPLOAD_BYTES="2000000")
     body = StreamedBody(30_000_000, seed=2)
     account = _account(backend)
@@ -100,7 +103,7 @@ def test_client_stops_sending_when_refused_mid_body(backend_factory) -> None:
     for _ in range(3):
         status, sent = asyncio.run(_upload(backend.url, *account, body))
         statuses.append(status)
-        assert status in (0, 413) and 2_000_000 <= sent < len(body) / 2, (status, sent)
+        assert status in (0, 413) and 0 < sent < len(body) / 2, (status, sent)
         if status == 413:
             break
     assert 413 in statuses, statuses
