@@ -24,11 +24,10 @@ class WindowCanary(canary.Canary):
         super().__init__(*args, **kwargs)
         self.marks: list[tuple[float, float | None]] = []
 
-    def _one(self, intended: float) -> None:
-        before = len(self.latencies_ms)
-        super()._one(intended)
-        latency = self.latencies_ms[-1] if len(self.latencies_ms) > before else None
+    def _one(self, intended: float) -> float | None:
+        latency = super()._one(intended)
         self.marks.append((time.time(), latency))
+        return latency
 
     def p99_between(self, start: float, end: float) -> float | None:
         """p99 (ms) of the answers between two wall times; an error counts as the time-out."""

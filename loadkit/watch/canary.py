@@ -97,7 +97,9 @@ class Canary:
                 self._conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
         return self._conn
 
-    def _one(self, intended: float) -> None:
+    def _one(self, intended: float) -> float | None:
+        """One GET /live, timed from when it was meant to start; its latency in ms (None: an
+        error)."""
         try:
             conn = self._connection()
             conn.request("GET", self._path)
@@ -111,10 +113,12 @@ class Canary:
         previous = self._last_answer if self._last_answer is not None else self.started_at
         self._max_gap_s = max(self._max_gap_s, done - (previous or done))
         self._last_answer, self.answers = done, self.answers + 1
-        if ok:
-            self.latency.record(int((done - intended) * 1_000_000))
-        else:
+        if not ok:
             self.errors += 1
+            return None
+        latency_us = int((done - intended) * 1_000_000)
+        self.latency.record(latency_us)
+        return latency_us / 1000
 
     def _close(self) -> None:
         if self._conn is not None:
