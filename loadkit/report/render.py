@@ -181,6 +181,19 @@ def upload_lines(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def transaction_lines(report: Mapping[str, Any]) -> list[str]:
+    """Each transaction (upload -> processed): how many ended how, its latency, and the server's
+    error messages of the failed ones."""
+    lines = []
+    for name, block in (report.get("transactions") or {}).items():
+        keys = ("count", "processed", "failed", "response_time_p50_ms", "response_time_p95_ms",
+                "response_time_p99_ms", "timing")  # fmt: skip
+        lines += _kv_line(f"Transaction {name.replace('_to_', ' -> ')}", block, keys)
+        for message, n in (block.get("error_messages") or {}).items():
+            lines.insert(-1, f"- failed {n} x: the server said {fmt(message)}")
+    return lines
+
+
 def error_lines(report: Mapping[str, Any]) -> list[str]:
     """The first few distinct errors, each with how often it occurred."""
     errors = (report.get("errors") or [])[:ERROR_SAMPLES_SHOWN]
@@ -214,7 +227,7 @@ def scenario_section(
         "Run", report, ("tool", "started_at", "duration_seconds", "warmup_seconds", "interrupted")
     )
     lines += thresholds_lines(report) + endpoint_lines(report) + persona_lines(report)
-    lines += upload_lines(report)
+    lines += upload_lines(report) + transaction_lines(report)
     lines += _kv_line("Status codes", report.get("status_codes") or {})
     lines += _kv_line("Errors by kind", report.get("errors_by_kind") or {})
     lines += _kv_line("Late starts", report, ("late_starts",))

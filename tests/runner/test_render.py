@@ -245,3 +245,25 @@ def test_personas_uploads_and_error_counts_are_rendered(tmp_path: Path) -> None:
     assert f"mb_per_s {mb_per_s:g}" in text or f"mb_per_s {mb_per_s}" in text, text
     error_row = next(line for line in text.splitlines() if "server error" in line)
     assert "| 3 |" in error_row
+
+
+def test_the_upload_transaction_and_its_failures_are_rendered(tmp_path: Path) -> None:
+    """The report's upload -> processed block reaches report.md: how many ended how, the p95, and
+    the server's error message of the failed ones (a deployed run's 5 of 5 failed once showed
+    nowhere)."""
+    from loadkit.measure.transactions import UploadTransactions
+
+    followed = UploadTransactions()
+    followed.record("processed", 0.81, "server")
+    for _ in range(2):
+        followed.record("failed", None, None, "OPENAI_API_KEY not found in environment")
+    transactions = followed.block(poll_s=2.0)
+    block = transactions["upload_to_processed"]
+    report = {"schema": "therapybridge-loadtest/1", "test_name": "locust_all", "passed": False,
+              "total_requests": 3, "transactions": transactions}  # fmt: skip
+    (tmp_path / "locust_all.json").write_text(json.dumps(report))
+    text = render.render(tmp_path)[0].read_text()
+    line = next(x for x in text.splitlines() if x.startswith("Transaction upload -> processed"))
+    assert "count 3, processed 1, failed 2" in line, line
+    assert f"response_time_p95_ms {block['response_time_p95_ms']:g}" in line, line
+    assert "- failed 2 x: the server said OPENAI_API_KEY not found in environment" in text
