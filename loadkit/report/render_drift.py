@@ -10,6 +10,7 @@ from typing import Any
 from loadkit.measure.values import iso_utc
 from loadkit.report.markdown import fmt, table
 
+MIN_TREND_S = 600  # under 10 minutes of steady state, slopes per hour are not shown: warm-up noise
 ROWS = (
     ("p50 latency", "p50_ms", "ms/h"),
     ("p95 latency", "p95_ms", "ms/h"),
@@ -51,13 +52,17 @@ def section(report: Mapping[str, Any]) -> list[str]:
                   f"{fmt(tokens.get('refresh_requests'))} refresh requests", ""]  # fmt: skip
     if not drift:
         return lines
-    slopes = drift.get("slopes_per_hour") or {}
-    rows = [_row(name, slopes.get(key) or {}, unit) for name, key, unit in ROWS]
-    rows.append(_row("generator RSS", drift.get("generator_rss_mb") or {}, "MB/h"))
     leak = drift.get("leak") or {}
-    span = f"from {fmt(drift.get('steady_from_s'))} s, {fmt(drift.get('duration_s'))} s"
+    duration = drift.get("duration_s") or 0
+    span = f"from {fmt(drift.get('steady_from_s'))} s, {fmt(duration)} s"
     lines += [f"#### Drift (per {fmt(drift.get('interval_s'))} s interval, {span})", ""]
-    lines += table(["figure", "slope", "95% CI", "intervals"], rows)
+    if duration >= MIN_TREND_S:
+        lines += ["Slopes: least squares over the whole steady state.", ""]
+        lines += table(["figure", "slope", "95% CI", "intervals"], _rows(drift))
+    else:
+        lines += [f"Slopes per hour not shown: {fmt(duration)} s of steady state is too short to "
+                  f"read a trend (at least {MIN_TREND_S} s; the report's drift block has them).",
+                  ""]  # fmt: skip
     lines += [
         f"Leak verdict: **{leak.get('verdict', 'n/a')}**: {leak.get('reason', '')} "
         f"(least squares on the {leak.get('fitted_on', 'steady state')}; needs at least "
@@ -65,3 +70,9 @@ def section(report: Mapping[str, Any]) -> list[str]:
         "",
     ]
     return lines
+
+
+def _rows(drift: Mapping[str, Any]) -> list[list[Any]]:
+    slopes = drift.get("slopes_per_hour") or {}
+    rows = [_row(name, slopes.get(key) or {}, unit) for name, key, unit in ROWS]
+    return rows + [_row("generator RSS", drift.get("generator_rss_mb") or {}, "MB/h")]

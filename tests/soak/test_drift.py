@@ -32,3 +32,16 @@ def test_an_hour_of_flat_rss_is_no_leak_and_steady_growth_is_a_leak() -> None:
     block = drift.drift_block(rising, interval_s=16)
     assert block["leak"]["verdict"] == "leak"
     assert block["slopes_per_hour"]["server_rss_mb"]["per_hour"] == pytest.approx(100, rel=0.05)
+
+
+def test_report_md_shows_slopes_per_hour_only_for_ten_minutes_of_steady_state() -> None:
+    """A one-minute run's drift section says its slopes are not shown (an hourly rate fitted on
+    60 s is warm-up noise); an hour's shows the table and says what it was fitted on."""
+    from loadkit.report import render_drift
+
+    minute = [{"t": t, "server_rss_mb": 100 + t, "p95_ms": 10.0} for t in range(60)]
+    text = "\n".join(render_drift.section({"drift": drift.drift_block(minute, interval_s=1)}))
+    assert "Slopes per hour not shown: 60 s of steady state" in text and "| figure |" not in text
+    hour = [{"t": t, "server_rss_mb": 100 + t / 36, "p95_ms": 10.0} for t in range(0, 3600, 16)]
+    text = "\n".join(render_drift.section({"drift": drift.drift_block(hour, interval_s=16)}))
+    assert "least squares over the whole steady state" in text and "| server RSS | +100" in text
