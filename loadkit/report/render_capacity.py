@@ -20,8 +20,10 @@ STEP_FIELDS = (  # the result comes last (_step_rows fills it with the reasons o
     ("p99 ms", "p99_ms"),
     ("errors %", "error_rate_percent"),
     ("late starts", "late_starts"),
+    ("abandoned", "abandoned"),
     ("server CPU %", "server_cpu_percent"),
     ("pool in use max", "pool_checked_out_max"),
+    ("/live p99 ms", "canary_p99_ms"),
     ("phase", "phase"),
     ("result", "passed"),
 )

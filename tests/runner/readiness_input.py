@@ -26,7 +26,8 @@ SLO = {"p95_ms": 500, "p99_ms": 1000, "error_rate_percent": 1.0, "achieved_ratio
 def _step(offered: float, achieved: float, p95: float, cpu: float, pool: int, **more: Any) -> dict:
     row = {
         "offered_rps": offered, "achieved_rps": achieved, "p50_ms": p95 / 3, "p95_ms": p95,
-        "p99_ms": p95 * 1.5, "error_rate_percent": 0.0, "late_starts": 0,
+        "p99_ms": p95 * 1.5, "error_rate_percent": 0.0, "late_starts": 0, "abandoned": 0,
+        "canary_p99_ms": 4.0 + p95 / 100,
         "server_cpu_percent": cpu, "pool_checked_out_max": pool, "passed": True, "reasons": [],
         "window_s": 10, "requests": int(achieved * 10), "phase": "grow",
     }  # fmt: skip
