@@ -59,7 +59,8 @@ async def connection_stability(ctx: Ctx, outcome: Outcome) -> None:
         outcome.duration_s = time.time() - started
     outcome.extra["connections_opened"] = opened
     check_read_limits(outcome, ctx.profile)
-    outcome.thresholds += slo.check(outcome.summary(), {"error_rate_percent": 0})
+    stricter = [t for t in outcome.thresholds if t["metric"] != "error_rate_percent"]
+    outcome.thresholds = stricter + slo.check(outcome.summary(), {"error_rate_percent": 0})
     outcome.thresholds += slo.check({"connections_opened": opened}, {"connections_opened": 1})
 
 
