@@ -4,10 +4,12 @@ bounded: the time series keeps at most ``max_points`` buckets (`measure.timeseri
 
 Error samples are grouped: one entry per (endpoint, kind, status, message), with the time it was
 first seen and a ``count``, up to ``error_sample_limit`` distinct groups (``errors_by_kind`` counts
-every error)."""
+every error). A UUID in a message (a request id, a session id) reads as ``<id>``, so errors alike
+but for their ids are one group."""
 
 from __future__ import annotations
 
+import re
 import time
 
 from loadkit.measure.histogram import LatencyHistogram, latency_fields
@@ -20,6 +22,7 @@ ERROR_KINDS = ("http_4xx", "http_5xx", "connection", "timeout", "check")
 _MESSAGE_LIMIT = 500
 _RAW_GROUPS_LIMIT = 256  # distinct unredacted errors remembered, so a repeat costs a lookup
 _UNSEEN = object()
+_UUID = re.compile(r"\b[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\b")
 
 
 class RunRecorder:
@@ -129,7 +132,7 @@ class RunRecorder:
             if group is not None:
                 group["count"] += 1
             return
-        text = redact(str(message))[:_MESSAGE_LIMIT] if message else ""
+        text = _UUID.sub("<id>", redact(str(message)))[:_MESSAGE_LIMIT] if message else ""
         group = self._add_error_group(
             {"time": iso_utc(at), "endpoint": endpoint, "kind": kind, "status": status,
              "message": text, "count": 1}

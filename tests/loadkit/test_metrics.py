@@ -272,6 +272,18 @@ def test_errors_are_grouped_by_endpoint_kind_status_and_message_with_a_count() -
     assert sum(g["count"] for g in groups.values()) == one.failures == 32
 
 
+def test_errors_alike_but_for_their_request_ids_are_one_group() -> None:
+    """Two 500 bodies that differ only in their request_id (a UUID) are one group of count 2;
+    the id reads as <id>."""
+    rec = RunRecorder()
+    rec.start(0.0)
+    for rid in ("99a8ec89-44c7-40ab-bb91-781b3a1bc2f8", "e641c4fd-5730-4ba1-a480-a08173113e5d"):
+        body = f'500 {{"error":{{"message":"no key","request_id":"{rid}"}}}}'
+        rec.record("POST /x", 0.001, status=500, error_kind="http_5xx", message=body, at=1.0)
+    [group] = rec.summary(duration_s=1)["errors"]
+    assert group["count"] == 2 and '"request_id":"<id>"' in group["message"], group
+
+
 def test_each_persona_has_its_own_figures_merged_across_processes() -> None:
     """Requests recorded with a persona give that persona's requests, failures, percentiles and
     requests/s (steady state only); workers' figures add up in a merge."""
