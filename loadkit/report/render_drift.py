@@ -47,9 +47,9 @@ def section(report: Mapping[str, Any]) -> list[str]:
     lines = checkpoint_lines(report)
     tokens = report.get("tokens")
     if tokens:
-        lines += [f"Tokens: {fmt(tokens.get('logins'))} logins and {fmt(tokens.get('refreshes'))} "
-                  f"refreshes answered, from {fmt(tokens.get('login_requests'))} login and "
-                  f"{fmt(tokens.get('refresh_requests'))} refresh requests", ""]  # fmt: skip
+        lines += [f"Tokens: {fmt(tokens.get('login_requests'))} login requests gave "
+                  f"{fmt(tokens.get('logins'))} tokens; {fmt(tokens.get('refresh_requests'))} "
+                  f"refresh requests gave {fmt(tokens.get('refreshes'))}.", ""]  # fmt: skip
     if not drift:
         return lines
     leak = drift.get("leak") or {}
