@@ -648,7 +648,6 @@ main() {
     confirm_host
     make_run_dir
     cd "$ROOT"
-    stage "run folder: $RUN"
     check_dependencies
     info preset="$PRESET" started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)" command="$0 $*"
     stop_if_interrupted
@@ -665,6 +664,8 @@ main() {
         "$PY" "$HELPER" health "$HOST" --timeout 5 || { stop_if_interrupted; exit 2; }
     fi
     stop_if_interrupted
+    # named once the pre-flight passed: a refused one removes the folder it would have named
+    stage "run folder: $RUN"
     LOAD_CODE=0 RENDER_CODE=0 LOAD_STARTED=1
     lock register
     run_load

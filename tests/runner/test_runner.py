@@ -161,11 +161,13 @@ def test_non_loopback_host_needs_yes_before_any_request(tmp_path: Path) -> None:
 
 
 def test_unreachable_host_is_one_line_exit_2(tmp_path: Path) -> None:
-    """Nobody listening on the target port: 'unreachable', exit 2, and no run folder left behind."""
+    """Nobody listening on the target port: 'unreachable', exit 2, and no run folder left behind
+    nor named on the terminal (the folder is named once the pre-flight passed)."""
     proc, seconds = run_runner(tmp_path, "quick", "--host", f"http://127.0.0.1:{free_port()}")
     assert proc.returncode == 2 and seconds < 60
     assert "unreachable" in one_line(proc.stderr)
     assert run_folders(tmp_path) == []
+    assert "run folder" not in proc.stdout, proc.stdout
 
 
 def test_unhealthy_backend_is_refused_after_one_probe(tmp_path: Path) -> None:
