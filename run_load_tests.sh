@@ -519,8 +519,8 @@ collect_node_ids() { # collect_node_ids [FILES...]: NODE_IDS (default: the suite
 run_all() {
     collect_node_ids || { [[ "$INTERRUPTED" == 0 ]] || exit 130; exit 2; } # its one line is out
     mkdir -p "$RUN/logs"
-    local -a failed=()
-    local node rc i=0 worst=0
+    local -a ran=()
+    local node rc i=0 worst=0 log
     # Every scenario process knows the whole run, so an address's upload budget goes in order.
     export LOADTEST_PLANNED_TESTS="${NODE_IDS[*]}"
     for node in "${NODE_IDS[@]}"; do
@@ -530,25 +530,32 @@ run_all() {
         # The scenario processes share the token cache and the run's account rotation (files), so
         # no account logs in twice and each scenario takes accounts the one before did not use.
         # Each one's output goes to logs/; the terminal gets one line per scenario.
-        private_file "$RUN/logs/scenario-$i.log"
-        run_child "${CMD[@]}" >"$RUN/logs/scenario-$i.log" 2>&1 || rc=$?
+        log="$RUN/logs/scenario-$i.log"
+        private_file "$log"
+        run_child "${CMD[@]}" >"$log" 2>&1 || rc=$?
         after_child
         printf '[%d/%d] %s: %s\n' "$i" "${#NODE_IDS[@]}" "$node" \
-            "$(shield "$PY" "$HELPER" scenario-done "$RUN" "$node" "$rc" "$RUN/logs/scenario-$i.log")"
+            "$(shield "$PY" "$HELPER" scenario-done "$RUN" "$node" "$rc" "$log")"
+        ran+=("$node")
         rc="$(tool_code "$rc")"
         if [[ "$rc" != 0 ]]; then
-            failed+=("$node")
             [[ "$rc" == 1 || "$worst" == 1 ]] && worst=1 || worst="$rc"
         fi
         [[ "$INTERRUPTED" == 0 ]] || break
     done
+    tally_scenarios "${ran[@]}" || worst=1
     LOAD_CODE="$worst"
-    if [[ ${#failed[@]} -gt 0 ]]; then
-        printf '%s%d of %d scenarios failed:%s\n' "$RED" "${#failed[@]}" "$i" "$RESET"
-        printf '  %s\n' "${failed[@]}"
+}
+
+tally_scenarios() { # tally_scenarios NODES...: the count by run.json's verdicts; 1 when one failed
+    local out code=0
+    out="$(shield "$PY" "$HELPER" tally "$RUN" "$@")" || code=$?
+    if [[ "$code" == 0 ]]; then
+        printf '%s%s%s\n' "$GREEN" "$out" "$RESET"
     else
-        printf '%s%d of %d scenarios passed%s\n' "$GREEN" "$i" "$i" "$RESET"
+        printf '%s%s%s\n' "$RED" "$out" "$RESET"
     fi
+    [[ "$code" != 1 ]]
 }
 
 run_load() {

@@ -45,14 +45,14 @@ def _report(name, **fields):
     body = {"schema": "therapybridge-loadtest/1", "test_name": name, "total_requests": 0, **fields}
     (run / f"{name}.json").write_text(json.dumps(body))
 
-def test_first():
+def test_fake_first():  # each report is named for its test, as the suite's are
     _report("fake_first", passed=True)
 
-def test_second_fails():
+def test_fake_second():
     _report("fake_second", passed=False)
     assert False, "this scenario fails on purpose"
 
-def test_third():
+def test_fake_third():
     _report("fake_third", passed=True)
 """
 SLEEPY_SUITE = """
@@ -199,8 +199,8 @@ def test_all_runs_every_scenario_past_a_failure(tmp_path: Path) -> None:
     with serve() as (url, _):
         proc, _ = run_runner(tmp_path, "all", "--host", url, LOADTEST_SUITE=str(suite))
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "1 of 3 scenarios failed" in proc.stdout
-    assert f"  {suite}::test_second_fails" in proc.stdout.splitlines()
+    assert "1 of 3 scenarios failed (2 passed):" in proc.stdout
+    assert f"  {suite}::test_fake_second" in proc.stdout.splitlines()
     (run,) = run_folders(tmp_path)
     assert run.name.endswith("_all")
     for name in ("fake_first", "fake_second", "fake_third"):  # written into LOADTEST_RUN_DIR
@@ -213,7 +213,7 @@ def test_all_runs_every_scenario_past_a_failure(tmp_path: Path) -> None:
 
 def test_metrics_port_is_passed_to_the_load_process(tmp_path: Path) -> None:
     """--metrics-port reaches the process that runs the load; a bad port is a usage error."""
-    body = FAKE_SUITE.split("def test_first")[0] + (
+    body = FAKE_SUITE.split("def test_fake_first")[0] + (
         "def test_port(request):\n"
         '    _report("fake_port", port=request.config.getoption("--metrics-port"))\n'
     )
