@@ -352,6 +352,7 @@ detach_terminal() { # the terminal is gone: our output goes to the run folder's 
 after_child() { [[ "$HUNG_UP" == 0 ]] || detach_terminal; }
 # shellcheck disable=SC2317  # invoked by trap
 cleanup() { # stop the backend; drop a run folder that a pre-flight failure left with nothing in it
+    stop_following
     stop_backend
     [[ "$LOAD_STARTED" == 0 ]] || lock release >/dev/null 2>&1
     if [[ "$LOAD_STARTED" == 0 && -n "$RUN" && -d "$RUN" ]]; then
@@ -529,10 +530,13 @@ run_all() {
         rc=0
         # The scenario processes share the token cache and the run's account rotation (files), so
         # no account logs in twice and each scenario takes accounts the one before did not use.
-        # Each one's output goes to logs/; the terminal gets one line per scenario.
+        # Each one's output goes to logs/; the terminal gets one line per scenario, and before it
+        # the lines that say the scenario waits (the login budget: minutes), as they are written.
         log="$RUN/logs/scenario-$i.log"
         private_file "$log"
+        follow_waiting "$log" "[$i/${#NODE_IDS[@]}] $node: "
         run_child "${CMD[@]}" >"$log" 2>&1 || rc=$?
+        stop_following
         after_child
         printf '[%d/%d] %s: %s\n' "$i" "${#NODE_IDS[@]}" "$node" \
             "$(shield "$PY" "$HELPER" scenario-done "$RUN" "$node" "$rc" "$log")"
@@ -545,6 +549,18 @@ run_all() {
     done
     tally_scenarios "${ran[@]}" || worst=1
     LOAD_CODE="$worst"
+}
+
+FOLLOWER=""
+follow_waiting() { # follow_waiting LOG PREFIX: the scenario's waiting lines to the terminal, live
+    "$PY" "$HELPER" follow "$1" --pid "$$" --prefix "$2" </dev/null &
+    FOLLOWER=$!
+}
+stop_following() {
+    [[ -n "${FOLLOWER:-}" ]] || return 0
+    kill "$FOLLOWER" 2>/dev/null || true
+    wait "$FOLLOWER" 2>/dev/null || true
+    FOLLOWER=""
 }
 
 tally_scenarios() { # tally_scenarios NODES...: the count by run.json's verdicts; 1 when one failed

@@ -11,6 +11,7 @@
     check-tags TAGS              0 when every tag exists, else one line listing the valid ones, 2
     accounts FILE                0 when FILE is a usable accounts file, else one line and 2
     scenario-done RUN NODE CODE LOG   the scenario's verdict line; not run -> run.json scenarios
+    follow LOG --pid P --prefix T     print LOG's waiting lines as they are written, until P ends
     tally RUN NODE...            verdicts -> run.json, then NODEs' count by them, who failed/not run
     lock register|release ROOT TARGET RUN --pid P   other runs against TARGET -> run.json, stderr
     verdicts RUN                 every scenario's verdict (the rows report.md lists) -> run.json
@@ -264,6 +265,10 @@ def parser() -> argparse.ArgumentParser:
     done = sub.add_parser("scenario-done")
     for name, kind in (("run", Path), ("node", str), ("code", int), ("log", Path)):
         done.add_argument(name, type=kind)
+    follow = sub.add_parser("follow")
+    follow.add_argument("log", type=Path)
+    follow.add_argument("--pid", type=int, required=True)
+    follow.add_argument("--prefix", default="")
     counting = sub.add_parser("tally")
     counting.add_argument("run", type=Path)
     counting.add_argument("nodes", nargs="+")
@@ -319,7 +324,7 @@ def dispatch_loadkit(args: argparse.Namespace) -> int:
         return check_accounts(args.file)
     if args.command == "scenario-done":
         return scenario_done(args.run, args.node, args.code, args.log)
-    if args.command == "tally":
+    if args.command in ("follow", "tally"):
         return dispatch_all_lines(args)
     if args.command == "lock":
         return lock(args.action, args.root, args.target, args.run, args.pid)
@@ -331,11 +336,13 @@ def dispatch_loadkit(args: argparse.Namespace) -> int:
 
 
 def dispatch_all_lines(args: argparse.Namespace) -> int:
-    """The `all` preset's count (scripts/scenario_lines.py, beside this file)."""
+    """The `all` preset's waiting lines and count (scripts/scenario_lines.py, beside this file)."""
     import scenario_lines
 
     from loadkit.report import not_run
 
+    if args.command == "follow":
+        return scenario_lines.follow_waiting(args.log, args.pid, args.prefix)
     record_verdicts(args.run)
     return scenario_lines.tally(not_run.read_info(args.run / "run.json"), args.nodes)
 
