@@ -352,6 +352,7 @@ detach_terminal() { # the terminal is gone: our output goes to the run folder's 
 after_child() { [[ "$HUNG_UP" == 0 ]] || detach_terminal; }
 # shellcheck disable=SC2317  # invoked by trap
 cleanup() { # stop the backend; drop a run folder that a pre-flight failure left with nothing in it
+    stop_following
     stop_backend
     [[ "$LOAD_STARTED" == 0 ]] || lock release >/dev/null 2>&1
     if [[ "$LOAD_STARTED" == 0 && -n "$RUN" && -d "$RUN" ]]; then
@@ -519,8 +520,8 @@ collect_node_ids() { # collect_node_ids [FILES...]: NODE_IDS (default: the suite
 run_all() {
     collect_node_ids || { [[ "$INTERRUPTED" == 0 ]] || exit 130; exit 2; } # its one line is out
     mkdir -p "$RUN/logs"
-    local -a failed=()
-    local node rc i=0 worst=0
+    local -a ran=()
+    local node rc i=0 worst=0 log
     # Every scenario process knows the whole run, so an address's upload budget goes in order.
     export LOADTEST_PLANNED_TESTS="${NODE_IDS[*]}"
     for node in "${NODE_IDS[@]}"; do
@@ -529,26 +530,48 @@ run_all() {
         rc=0
         # The scenario processes share the token cache and the run's account rotation (files), so
         # no account logs in twice and each scenario takes accounts the one before did not use.
-        # Each one's output goes to logs/; the terminal gets one line per scenario.
-        private_file "$RUN/logs/scenario-$i.log"
-        run_child "${CMD[@]}" >"$RUN/logs/scenario-$i.log" 2>&1 || rc=$?
+        # Each one's output goes to logs/; the terminal gets one line per scenario, and before it
+        # the lines that say the scenario waits (the login budget: minutes), as they are written.
+        log="$RUN/logs/scenario-$i.log"
+        private_file "$log"
+        follow_waiting "$log" "[$i/${#NODE_IDS[@]}] $node: "
+        run_child "${CMD[@]}" >"$log" 2>&1 || rc=$?
+        stop_following
         after_child
         printf '[%d/%d] %s: %s\n' "$i" "${#NODE_IDS[@]}" "$node" \
-            "$(shield "$PY" "$HELPER" scenario-done "$RUN" "$node" "$rc" "$RUN/logs/scenario-$i.log")"
+            "$(shield "$PY" "$HELPER" scenario-done "$RUN" "$node" "$rc" "$log")"
+        ran+=("$node")
         rc="$(tool_code "$rc")"
         if [[ "$rc" != 0 ]]; then
-            failed+=("$node")
             [[ "$rc" == 1 || "$worst" == 1 ]] && worst=1 || worst="$rc"
         fi
         [[ "$INTERRUPTED" == 0 ]] || break
     done
+    tally_scenarios "${ran[@]}" || worst=1
     LOAD_CODE="$worst"
-    if [[ ${#failed[@]} -gt 0 ]]; then
-        printf '%s%d of %d scenarios failed:%s\n' "$RED" "${#failed[@]}" "$i" "$RESET"
-        printf '  %s\n' "${failed[@]}"
+}
+
+FOLLOWER=""
+follow_waiting() { # follow_waiting LOG PREFIX: the scenario's waiting lines to the terminal, live
+    "$PY" "$HELPER" follow "$1" --pid "$$" --prefix "$2" </dev/null &
+    FOLLOWER=$!
+}
+stop_following() {
+    [[ -n "${FOLLOWER:-}" ]] || return 0
+    kill "$FOLLOWER" 2>/dev/null || true
+    wait "$FOLLOWER" 2>/dev/null || true
+    FOLLOWER=""
+}
+
+tally_scenarios() { # tally_scenarios NODES...: the count by run.json's verdicts; 1 when one failed
+    local out code=0
+    out="$(shield "$PY" "$HELPER" tally "$RUN" "$@")" || code=$?
+    if [[ "$code" == 0 ]]; then
+        printf '%s%s%s\n' "$GREEN" "$out" "$RESET"
     else
-        printf '%s%d of %d scenarios passed%s\n' "$GREEN" "$i" "$i" "$RESET"
+        printf '%s%s%s\n' "$RED" "$out" "$RESET"
     fi
+    [[ "$code" != 1 ]]
 }
 
 run_load() {
@@ -648,7 +671,6 @@ main() {
     confirm_host
     make_run_dir
     cd "$ROOT"
-    stage "run folder: $RUN"
     check_dependencies
     info preset="$PRESET" started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)" command="$0 $*"
     stop_if_interrupted
@@ -665,6 +687,8 @@ main() {
         "$PY" "$HELPER" health "$HOST" --timeout 5 || { stop_if_interrupted; exit 2; }
     fi
     stop_if_interrupted
+    # named once the pre-flight passed: a refused one removes the folder it would have named
+    stage "run folder: $RUN"
     LOAD_CODE=0 RENDER_CODE=0 LOAD_STARTED=1
     lock register
     run_load

@@ -11,6 +11,8 @@
     check-tags TAGS              0 when every tag exists, else one line listing the valid ones, 2
     accounts FILE                0 when FILE is a usable accounts file, else one line and 2
     scenario-done RUN NODE CODE LOG   the scenario's verdict line; not run -> run.json scenarios
+    follow LOG --pid P --prefix T     print LOG's waiting lines as they are written, until P ends
+    tally RUN NODE...            verdicts -> run.json, then NODEs' count by them, who failed/not run
     lock register|release ROOT TARGET RUN --pid P   other runs against TARGET -> run.json, stderr
     verdicts RUN                 every scenario's verdict (the rows report.md lists) -> run.json
     section FILE HEADING         print the "## HEADING" section of a Markdown file
@@ -178,7 +180,11 @@ def scenario_done(run: Path, node: str, code: int, log: Path) -> int:
     path = run / f"{run_folder.safe_test_name(node)}.json"
     if not_run.has_report(run, node):
         verdict, reason = scenario_verdict.of(json.loads(path.read_text(encoding="utf-8")))
-        print(verdict if verdict == scenario_verdict.PASSED else f"{verdict}: {reason}")
+        line = verdict if verdict == scenario_verdict.PASSED else f"{verdict}: {reason}"
+        if code != 0 and verdict != scenario_verdict.FAILED:  # the report's verdict counts; say it
+            where = log.relative_to(run) if log.is_relative_to(run) else log
+            line = f"{line} (pytest exited {code}; see {where})"
+        print(line)
         return 0
     try:
         output = log.read_text(encoding="utf-8", errors="replace")
@@ -259,6 +265,13 @@ def parser() -> argparse.ArgumentParser:
     done = sub.add_parser("scenario-done")
     for name, kind in (("run", Path), ("node", str), ("code", int), ("log", Path)):
         done.add_argument(name, type=kind)
+    follow = sub.add_parser("follow")
+    follow.add_argument("log", type=Path)
+    follow.add_argument("--pid", type=int, required=True)
+    follow.add_argument("--prefix", default="")
+    counting = sub.add_parser("tally")
+    counting.add_argument("run", type=Path)
+    counting.add_argument("nodes", nargs="+")
     locking = sub.add_parser("lock")
     locking.add_argument("action", choices=("register", "release"))
     for name, kind in (("root", Path), ("target", str), ("run", Path)):
@@ -311,6 +324,8 @@ def dispatch_loadkit(args: argparse.Namespace) -> int:
         return check_accounts(args.file)
     if args.command == "scenario-done":
         return scenario_done(args.run, args.node, args.code, args.log)
+    if args.command in ("follow", "tally"):
+        return dispatch_all_lines(args)
     if args.command == "lock":
         return lock(args.action, args.root, args.target, args.run, args.pid)
     if args.command == "section":
@@ -318,6 +333,18 @@ def dispatch_loadkit(args: argparse.Namespace) -> int:
     if args.command == "verdicts":
         return record_verdicts(args.run)
     return exec_command(args.argv)
+
+
+def dispatch_all_lines(args: argparse.Namespace) -> int:
+    """The `all` preset's waiting lines and count (scripts/scenario_lines.py, beside this file)."""
+    import scenario_lines
+
+    from loadkit.report import not_run
+
+    if args.command == "follow":
+        return scenario_lines.follow_waiting(args.log, args.pid, args.prefix)
+    record_verdicts(args.run)
+    return scenario_lines.tally(not_run.read_info(args.run / "run.json"), args.nodes)
 
 
 if __name__ == "__main__":

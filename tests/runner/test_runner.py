@@ -45,14 +45,14 @@ def _report(name, **fields):
     body = {"schema": "therapybridge-loadtest/1", "test_name": name, "total_requests": 0, **fields}
     (run / f"{name}.json").write_text(json.dumps(body))
 
-def test_first():
+def test_fake_first():  # each report is named for its test, as the suite's are
     _report("fake_first", passed=True)
 
-def test_second_fails():
+def test_fake_second():
     _report("fake_second", passed=False)
     assert False, "this scenario fails on purpose"
 
-def test_third():
+def test_fake_third():
     _report("fake_third", passed=True)
 """
 SLEEPY_SUITE = """
@@ -161,11 +161,13 @@ def test_non_loopback_host_needs_yes_before_any_request(tmp_path: Path) -> None:
 
 
 def test_unreachable_host_is_one_line_exit_2(tmp_path: Path) -> None:
-    """Nobody listening on the target port: 'unreachable', exit 2, and no run folder left behind."""
+    """Nobody listening on the target port: 'unreachable', exit 2, and no run folder left behind
+    nor named on the terminal (the folder is named once the pre-flight passed)."""
     proc, seconds = run_runner(tmp_path, "quick", "--host", f"http://127.0.0.1:{free_port()}")
     assert proc.returncode == 2 and seconds < 60
     assert "unreachable" in one_line(proc.stderr)
     assert run_folders(tmp_path) == []
+    assert "run folder" not in proc.stdout, proc.stdout
 
 
 def test_unhealthy_backend_is_refused_after_one_probe(tmp_path: Path) -> None:
@@ -197,8 +199,8 @@ def test_all_runs_every_scenario_past_a_failure(tmp_path: Path) -> None:
     with serve() as (url, _):
         proc, _ = run_runner(tmp_path, "all", "--host", url, LOADTEST_SUITE=str(suite))
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "1 of 3 scenarios failed" in proc.stdout
-    assert f"  {suite}::test_second_fails" in proc.stdout.splitlines()
+    assert "1 of 3 scenarios failed (2 passed):" in proc.stdout
+    assert f"  {suite}::test_fake_second" in proc.stdout.splitlines()
     (run,) = run_folders(tmp_path)
     assert run.name.endswith("_all")
     for name in ("fake_first", "fake_second", "fake_third"):  # written into LOADTEST_RUN_DIR
@@ -211,7 +213,7 @@ def test_all_runs_every_scenario_past_a_failure(tmp_path: Path) -> None:
 
 def test_metrics_port_is_passed_to_the_load_process(tmp_path: Path) -> None:
     """--metrics-port reaches the process that runs the load; a bad port is a usage error."""
-    body = FAKE_SUITE.split("def test_first")[0] + (
+    body = FAKE_SUITE.split("def test_fake_first")[0] + (
         "def test_port(request):\n"
         '    _report("fake_port", port=request.config.getoption("--metrics-port"))\n'
     )
