@@ -1,9 +1,10 @@
 """Limiter-semantics probes: each limited route of the contract, what a
 request past its limit must get (429 with an integer Retry-After), judged per route.
 
-A 5xx is the limiter's only when it came after the limit's count of successes: a 5xx before that
-is the route's own error (`split_route_errors`, named `route-always-500` or
-`route-500-within-limit` with the server's message), and the limit is judged on the rest.
+A 5xx is the limiter's only when it came after the limit's count of successes or looks like the
+limiter's refusal: any other 5xx is the route's own error (`split_route_errors`, named
+`route-always-500` or `route-500-within-limit` with the server's message), and the limit is
+judged on the rest.
 `limiter_500` recognises the deployed limiter's refusal by its look (500, the error envelope's
 INTERNAL_SERVER_ERROR, no Retry-After, the connection closed), so an upload probe can tell a spent
 upload budget from a validation result."""
@@ -143,12 +144,14 @@ def limiter_500(status: int | None, headers: dict[str, str], body: bytes = b"") 
 
 
 def split_route_errors(route: LimitedRoute, replies: list) -> tuple[list, list]:
-    """(route errors, the rest) of ``replies`` (``.status``, ``.at``) in start order: a 5xx that
-    came before ``route.limit`` answers of a counted status is the route's own error, not the
-    limiter's; the limit is judged on the rest."""
+    """(route errors, the rest) of ``replies`` (``.status``, ``.headers``, ``.body``, ``.at``) in
+    start order: a 5xx that came before ``route.limit`` answers of a counted status, and does not
+    look like the limiter's refusal (`limiter_500`: an earlier run may have spent the limit), is
+    the route's own error, not the limiter's; the limit is judged on the rest."""
     errors, rest, counted = [], [], 0
     for reply in sorted(replies, key=lambda r: r.at):
-        if reply.status is not None and reply.status >= 500 and counted < route.limit:
+        own = not limiter_500(reply.status, reply.headers, reply.body)
+        if reply.status is not None and reply.status >= 500 and counted < route.limit and own:
             errors.append(reply)
         else:
             rest.append(reply)
@@ -164,13 +167,12 @@ def route_error_defect(route: LimitedRoute, errors: list, rest: list) -> tuple[s
     quoted = "; ".join(f"{m} (x{n})" for m, n in said.most_common(3))
     statuses = Counter(str(r.status) for r in errors)
     codes = ", ".join(sorted(statuses))
-    if always:
-        id_, what = "route-always-500", f"every one of {len(errors)} requests answered {codes}"
-    else:
-        id_, what = "route-500-within-limit", f"{len(errors)} requests answered {codes}"
+    total = len(errors) + len(rest)
+    id_ = "route-always-500" if always else "route-500-within-limit"
+    none = "none succeeded: " if always else ""
     message = (
-        f"{route.endpoint} fails on its own: {what} before the limit's {route.limit} successes; "
-        f"the server said: {quoted}"
+        f"{route.endpoint} fails on its own: {none}{len(errors)} of {total} requests answered "
+        f"{codes} before the limit's count of {route.limit} successes; the server said: {quoted}"
     )
     evidence = {"statuses": dict(statuses), "error_messages": dict(said.most_common(3))}
     return id_, message, evidence
@@ -179,7 +181,7 @@ def route_error_defect(route: LimitedRoute, errors: list, rest: list) -> tuple[s
 def not_judged(route: LimitedRoute, errors: list, rest: list) -> str:
     """Why the limit itself could not be judged: no request got a counted answer."""
     ok = "/".join(str(s) for s in sorted(route.counted))
-    closed = sum(limiter_500(r.status, r.headers, r.body) for r in errors)
+    closed = sum(limiter_500(r.status, r.headers, r.body) for r in rest)
     seen = f" ({closed} answered 500 and closed the connection, as the limiter does)"
     return (
         f"the limit of {route.endpoint} could not be judged: none of {len(errors) + len(rest)} "

@@ -113,3 +113,19 @@ def test_upload_probe_leaves_uploads_the_limit_refused_unjudged(
     assert len(not_judged) == 5 and "the oversized body" in not_judged, not_judged
     assert "answered 500" not in run.output, run.output[-3000:]
     assert not _ids(report) & {"oversize-not-refused", "oversize-checked-late"}, report["defects"]
+
+
+def test_upload_limit_probe_names_the_limiter_after_an_earlier_run(
+    deployed, run_probes, tmp_path: Path
+):
+    """Two uploads of the address's limit of 4 spent before the run: the upload limit probe's 500s
+    after two successes look like the limiter's (no Retry-After, connection closed), so it names
+    limiter-500 and no route error."""
+    args, backend = deployed(RATE_LIMIT_UPLOAD="4/hour")
+    _spend_uploads(backend.url, 2)
+    run = run_probes("limiter_semantics_probe and upload", *args, timeout_s=120)
+    assert run.returncode == 1, run.output[-3000:]
+    report = run.reports["limiter_semantics_probe[upload].json"]
+    assert _ids(report) == {"limiter-500"}, report["defects"]
+    assert report["limit_probe"]["let_through"] == 2, report["limit_probe"]
+    assert report["limit_probe"]["route_errors_within_limit"] == 0, report["limit_probe"]
