@@ -8,6 +8,7 @@ comes back as a `Reply` with its status, body and headers for the verdicts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -150,8 +151,9 @@ async def oversized_upload(
     declared: int,
     time_s: float,
     timeout_s: float,
-) -> tuple[int | None, int]:
-    """Upload declared ``declared`` bytes long: (status, body bytes sent before the answer)."""
+) -> tuple[int | None, int, dict[str, str]]:
+    """Upload declared ``declared`` bytes long: (status, body bytes sent before the answer, the
+    answer's headers)."""
     preamble, _closing, ctype = upload_probes.oversize_head(path, headers, declared)
     lines = [
         f"POST {client.prefix}{path} HTTP/1.1",
@@ -168,12 +170,13 @@ async def oversized_upload(
         reader, writer = await _open(client)
     except (OSError, TimeoutError) as exc:
         record_no_answer(recorder, endpoint, exc, at=at, label="oversized upload")
-        return None, 0
+        return None, 0, {}
     status_line = asyncio.ensure_future(reader.readline())
-    sent, failure = 0, None
+    sent, failure, answer_headers = 0, None, {}
     try:
         sent = await _stream(writer, head, declared - len(preamble), status_line, time_s)
         line = await asyncio.wait_for(status_line, timeout_s)
+        answer_headers = await _headers(reader, timeout_s)
     except (OSError, TimeoutError) as exc:
         line, failure = b"", exc
     finally:
@@ -186,7 +189,22 @@ async def oversized_upload(
     else:
         record_answer(recorder, endpoint, time.perf_counter() - started, status, expect=413,
                       at=at, label="oversized upload")  # fmt: skip
-    return status, sent
+    return status, sent, answer_headers
+
+
+async def _headers(reader, timeout_s: float) -> dict[str, str]:
+    """The header lines after the status line (lower-case names, bounded); what arrived when the
+    connection ends or time is up."""
+    headers: dict[str, str] = {}
+    with contextlib.suppress(OSError, TimeoutError, ValueError):
+        async with asyncio.timeout(timeout_s):
+            for _ in range(100):
+                raw = await reader.readline()
+                if raw in (b"", b"\r\n", b"\n"):
+                    break
+                name, _, value = raw.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+    return headers
 
 
 def _status(line: bytes) -> int | None:

@@ -50,16 +50,33 @@ async def limiter_semantics_probe(ctx: Ctx, outcome: Outcome, route_name: str) -
         outcome.duration_s = time.time() - started
     if route_name == "login":
         ctx.plan.manager.budget.note_sent(len(replies) + 1)
-    rows, problems = limit_probes.judge_limit(route, [r.probe() for r in replies])
-    outcome.thresholds += rows
-    outcome.problems += problems + [p for p in state if p]
-    _limit_defects(outcome, route, route_name, replies, state)
+    errors, judged = limit_probes.split_route_errors(route, replies)
+    if errors:
+        _route_errors(outcome, route, errors, judged)
+    if any(r.status in route.counted for r in judged) or not errors:
+        rows, problems = limit_probes.judge_limit(route, [r.probe() for r in judged])
+        outcome.thresholds += rows
+        outcome.problems += problems
+        _limit_defects(outcome, route, route_name, judged, state)
+    else:
+        outcome.problems.append(limit_probes.not_judged(route, errors, judged))
+    outcome.problems += [p for p in state if p]
     outcome.extra["limit_probe"] = {
         "route": route.endpoint,
         "keyed_by": route.keyed_by,
         "let_through": sum(r.status in route.counted for r in replies),
         "refused_429": sum(r.status == 429 for r in replies),
+        "route_errors_within_limit": len(errors),
     }
+
+
+def _route_errors(outcome: Outcome, route, errors: list, judged: list) -> None:
+    """5xx answers before the limit's count of successes: the route's defect, not the limiter's."""
+    id_, message, evidence = limit_probes.route_error_defect(route, errors, judged)
+    outcome.problems.append(f"route defect: {message}")
+    defects.add(outcome.defects, id_, route.endpoint, message, **evidence)
+    outcome.thresholds.append({"metric": f"{route.name}_route_errors_within_limit_max",
+                               "limit": 0, "actual": len(errors), "passed": False})  # fmt: skip
 
 
 def _limit_defects(outcome: Outcome, route, name: str, replies: list, state: list) -> None:

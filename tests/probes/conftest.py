@@ -2,6 +2,9 @@
 
 import pytest
 
+from tests.backends import DEPLOYED_ENV, write_accounts
+from tests.conftest import SUITE_ACCOUNTS
+
 
 @pytest.fixture
 def run_probes(run_suite):
@@ -14,3 +17,19 @@ def run_probes(run_suite):
         )  # fmt: skip
 
     return run
+
+
+@pytest.fixture
+def deployed(backend_factory, tmp_path):
+    """Start the reference backend as the deployed service (DEPLOYED_ENV: logins unlimited, the
+    other limits as given); the suite's arguments ``--host URL --accounts FILE --server-pid PID``
+    and the backend."""
+
+    def start(**setting: str | None):
+        env = {"SEED_ACCOUNTS": str(SUITE_ACCOUNTS), **setting}
+        backend = backend_factory(base=DEPLOYED_ENV, **env)
+        accounts = write_accounts(tmp_path / "accounts.json", SUITE_ACCOUNTS)
+        pid = str(backend.pid)
+        return ["--host", backend.url, "--accounts", str(accounts), "--server-pid", pid], backend
+
+    return start

@@ -29,6 +29,8 @@ EXPECTED_DEFECTS = {
     "foreign-patient-readable",
     "foreign-session-readable",
     "non-audio-accepted",
+    "route-always-500",
+    "processing-failed",
 }
 
 
