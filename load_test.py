@@ -123,6 +123,9 @@ class RealisticTherapist(ApiUser):
     @task(mix.weight("create_patient"))
     def create_patient(self) -> None:
         body = api.patient_payload(self.rng)
+        therapist = self.therapist_id()  # the deployed service requires it (422 without)
+        if therapist:
+            body["therapist_id"] = therapist
         resp = self.api("POST", api.PATIENTS, name=api.endpoint("POST", api.PATIENTS), json=body)
         self.patient_ids = (self._ids_of_one(resp) + self.patient_ids)[:50]
 

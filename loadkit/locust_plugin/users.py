@@ -23,6 +23,7 @@ from loadkit.contract.account_pool import AccountPool, UploadBudget
 from loadkit.contract.accounts import SeedEnd, TokenManager, manager_for
 from loadkit.contract.api import (
     LOGIN,
+    ME,
     REFRESH,
     Account,
     LoginError,
@@ -54,6 +55,7 @@ class _Shared:
     tokens: TokenManager | None = None
     uploads = UploadBudget()
     failed_logins: dict[str, str] = {}
+    therapist_ids: dict[str, str | None] = {}  # email -> id from GET /api/v1/me (None: unknown)
     warned = False
 
 
@@ -67,6 +69,7 @@ def configure_accounts(
     SHARED.pool = AccountPool(accounts)
     SHARED.tokens = manager or manager_for(host or "http://unknown", None, sleep=time.sleep)
     SHARED.failed_logins = {}
+    SHARED.therapist_ids = {}
 
 
 def worker_share(runner: object, options: object) -> tuple[int, int]:
@@ -165,6 +168,19 @@ class ApiUser(FastHttpUser):
     def _refresh(self, token: Token) -> Token | None:
         body = {"refresh_token": token.refresh_token}
         return self._token_request(REFRESH, body, self.account)[1]
+
+    def therapist_id(self) -> str | None:
+        """The account's own user id, from GET /api/v1/me once per account and process (None
+        when /me does not answer one): the deployed service requires it as a new patient's
+        ``therapist_id``, and the contract accepts the caller's own."""
+        email = self.account.email
+        if email not in SHARED.therapist_ids:
+            resp = self.api("GET", ME, name=endpoint("GET", ME))
+            try:
+                SHARED.therapist_ids[email] = str(resp.json()["id"])
+            except Exception:  # a failed request was recorded already
+                return None  # not cached: the next patient asks again
+        return SHARED.therapist_ids[email]
 
     def api(
         self,
