@@ -37,7 +37,7 @@ from loadkit.probes import (
     upload_probes,  # noqa: F401 - registers the event hooks
 )
 from loadkit.verdicts import rate_limit
-from loadkit.verdicts.locust_verdict import PROBE_PREFIX
+from loadkit.verdicts.locust_verdict import PROBER_ENDPOINT
 from loadkit.verdicts.rate_limit import LimitProbe, ProbeJudge
 
 UPLOAD_BYTES = 64 * 1024
@@ -45,7 +45,7 @@ PROCESSING_POLL_S = mix.PROCESSING_POLL_S
 PROCESSING_POLLS = 60
 SESSIONS = api.endpoint("GET", api.SESSIONS)
 SESSION = api.endpoint("GET", api.SESSION)
-PROBE_SESSIONS = f"{PROBE_PREFIX}{SESSIONS}"  # the prober's own: not a load persona's read
+PROBE_SESSIONS = PROBER_ENDPOINT  # the prober's own: not a load persona's read
 
 
 def upload_sizes(options: object) -> list[int]:
@@ -219,6 +219,8 @@ class RateLimitProber(ApiUser):
                 at, status, resp.headers.get("Retry-After") if status else None
             )
             resp.failure(verdict.failure) if verdict.failure else resp.success()
+        if STATE.run is not None:  # its findings: the report's defects (prober_tally)
+            STATE.run.prober.record(status, failed=verdict.failure is not None)
         if verdict.wait_s:
             gevent.sleep(verdict.wait_s)
 
