@@ -115,7 +115,8 @@ def write_report(environment: object) -> Path | None:
         return None
     report = _build(environment, checkpoint=False)
     path = run.write(report, STATE.directory)
-    environment.process_exit_code = 0 if report["passed"] else EXIT_FAILED
+    verdict_code = 0 if report["passed"] else EXIT_FAILED
+    environment.process_exit_code = STATE.forced_exit or verdict_code
     verdict = "passed" if report["passed"] else "FAILED"
     state = "interrupted" if report["interrupted"] else "complete"
     named = sorted({str(d.get("id")) for d in report.get("defects") or []})
