@@ -6,6 +6,7 @@ Four personas; tags select scenarios (``--tags realistic|upload|health|rate_limi
 - RateLimitProber: drives GET /api/sessions/ past its limit on reserved accounts; a 429 with an
   integer Retry-After is its success, anything else past the limit a failure; it honours
   Retry-After; its requests are named ``probe GET /api/sessions/`` (not a load persona's read);
+  its findings are the report's defects (`loadkit.verdicts.prober_tally`), not service errors;
 - DbPoolStressor: DB-heavy list reads at high concurrency, paced under the per-user limit;
 - DefectProber (tag ``probes``, opt-in: only with ``--tags probes`` or when named, since it
   spends limits on purpose): the defect probes of `loadkit.probes` beside the other load:

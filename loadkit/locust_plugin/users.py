@@ -6,8 +6,8 @@ Logins and refreshes go through the user's own Locust client (named "POST /api/v
 `loadkit.contract.accounts.TokenManager`: kept in the shared cache file (worker processes and later
 runs reuse them), refreshed before expiry, and logins paced by the login budget once one was refused
 (a 429 is waited out and counts as no failure; a 500 is the limiter defect and does). A failed login
-is a recorded failure naming the account, and every user on that account stops (`StopUser`): none
-goes on unauthenticated.
+is a recorded failure naming the account, and every user on that account stops (`StopUser`) or,
+after a 401, moves to another account (`locust_plugin.refusals`): none goes on unauthenticated.
 """
 
 from __future__ import annotations
