@@ -6,6 +6,7 @@ Four personas; tags select scenarios (``--tags realistic|upload|health|rate_limi
 - RateLimitProber: drives GET /api/sessions/ past its limit on reserved accounts; a 429 with an
   integer Retry-After is its success, anything else past the limit a failure; it honours
   Retry-After; its requests are named ``probe GET /api/sessions/`` (not a load persona's read);
+  its findings are the report's defects (`loadkit.verdicts.prober_tally`), not service errors;
 - DbPoolStressor: DB-heavy list reads at high concurrency, paced under the per-user limit;
 - DefectProber (tag ``probes``, opt-in: only with ``--tags probes`` or when named, since it
   spends limits on purpose): the defect probes of `loadkit.probes` beside the other load:
@@ -37,7 +38,7 @@ from loadkit.probes import (
     upload_probes,  # noqa: F401 - registers the event hooks
 )
 from loadkit.verdicts import rate_limit
-from loadkit.verdicts.locust_verdict import PROBE_PREFIX
+from loadkit.verdicts.locust_verdict import PROBER_ENDPOINT
 from loadkit.verdicts.rate_limit import LimitProbe, ProbeJudge
 
 UPLOAD_BYTES = 64 * 1024
@@ -45,7 +46,7 @@ PROCESSING_POLL_S = mix.PROCESSING_POLL_S
 PROCESSING_POLLS = 60
 SESSIONS = api.endpoint("GET", api.SESSIONS)
 SESSION = api.endpoint("GET", api.SESSION)
-PROBE_SESSIONS = f"{PROBE_PREFIX}{SESSIONS}"  # the prober's own: not a load persona's read
+PROBE_SESSIONS = PROBER_ENDPOINT  # the prober's own: not a load persona's read
 
 
 def upload_sizes(options: object) -> list[int]:
@@ -123,6 +124,9 @@ class RealisticTherapist(ApiUser):
     @task(mix.weight("create_patient"))
     def create_patient(self) -> None:
         body = api.patient_payload(self.rng)
+        therapist = self.therapist_id()  # the deployed service requires it (422 without)
+        if therapist:
+            body["therapist_id"] = therapist
         resp = self.api("POST", api.PATIENTS, name=api.endpoint("POST", api.PATIENTS), json=body)
         self.patient_ids = (self._ids_of_one(resp) + self.patient_ids)[:50]
 
@@ -216,6 +220,8 @@ class RateLimitProber(ApiUser):
                 at, status, resp.headers.get("Retry-After") if status else None
             )
             resp.failure(verdict.failure) if verdict.failure else resp.success()
+        if STATE.run is not None:  # its findings: the report's defects (prober_tally)
+            STATE.run.prober.record(status, failed=verdict.failure is not None)
         if verdict.wait_s:
             gevent.sleep(verdict.wait_s)
 

@@ -31,6 +31,7 @@ class AccountPool:
         roles = Roles.split(accounts)
         self.general = roles.general + list(roles.probe.values())  # Locust's prober needs no own
         self.reserved = roles.reserved or list(self.general[:1])  # too few: the prober shares one
+        self.given = len(accounts)
         self._next = {"general": 0, "reserved": 0}
         self._users: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
@@ -65,10 +66,12 @@ class AccountPool:
 
     def _note_overload(self, pool_size: int) -> None:
         if self.overloaded is None:
+            kept = len({a.email for a in self.reserved} - {a.email for a in self.general})
             self.overloaded = (
-                f"more than {MAX_USERS_PER_ACCOUNT} users per account ({pool_size} accounts in "
-                "this process): the per-user rate limit (100/minute) will shape the figures, "
-                "not the server"
+                f"more than {MAX_USERS_PER_ACCOUNT} users per account ({pool_size} of the "
+                f"{self.given} accounts serve this process's users, {kept} are reserved for the "
+                "rate-limit prober): the per-user rate limit (100/minute) will shape the "
+                "figures, not the server"
             )
 
 

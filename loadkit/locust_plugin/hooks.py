@@ -248,7 +248,7 @@ def on_quitting(environment: object, **_kw: object) -> None:
     if run.started_at is not None:
         write_report(environment)
         if interrupted:
-            environment.process_exit_code = EXIT_FAILED
+            environment.process_exit_code = STATE.forced_exit or EXIT_FAILED
     run.finalized = True
     run_lock.leave()
     final_csv()

@@ -24,6 +24,7 @@ from loadkit.measure.upload_figures import UploadFigures
 from loadkit.report.schema import build_report
 from loadkit.report.writer import write_report
 from loadkit.verdicts import cost, locust_verdict
+from loadkit.verdicts.prober_tally import ProberTally
 from loadkit.verdicts.slo import Profile
 from loadkit.watch import canary
 from loadkit.watch.monitor import ServerMonitor, server_series
@@ -82,6 +83,7 @@ class LocustRun:
     canary_idle_ms: float | None = None
     canary_base: str | None = None
     uploads: UploadFigures = field(default_factory=UploadFigures)
+    prober: ProberTally = field(default_factory=ProberTally)  # the rate-limit prober's answers
 
     def begin(self, *, monitors: tuple[ServerMonitor, PoolMonitor | None] | None = None) -> None:
         """A test starts: fresh recorder, CPU window, and (master/local) monitors and live
@@ -92,7 +94,7 @@ class LocustRun:
         self.started_at, self.stopped_at, self.running = time.time(), None, True
         self.recorder = RunRecorder(warmup_s=self.warmup_s, max_points=self.max_points)
         self.recorder.start(self.started_at)
-        self.uploads = UploadFigures()
+        self.uploads, self.prober = UploadFigures(), ProberTally()
         self.worker_cpu, self.finalized = {}, False
         self.own_cpu.start()
         self.live.clear()
@@ -170,13 +172,15 @@ class LocustRun:
         delta, self.recorder = self.recorder, fresh
         self.recorder.start(delta.t0)
         uploads, self.uploads = self.uploads, UploadFigures()
+        prober, self.prober = self.prober, ProberTally()
         return {"recorder": delta.to_dict(), "cpu": self.own_cpu.percent(),
-                "uploads": uploads.to_dict()}  # fmt: skip
+                "uploads": uploads.to_dict(), "prober": prober.to_dict()}  # fmt: skip
 
     def merge_delta(self, client_id: str, data: dict) -> None:
         """Merge a worker's delta into the aggregate (master)."""
         self.recorder.merge(RunRecorder.from_dict(data["recorder"]))
         self.uploads.merge(UploadFigures.from_dict(data.get("uploads") or {}))
+        self.prober.merge(ProberTally.from_dict(data.get("prober") or {}))
         if data.get("cpu") is not None:
             self.worker_cpu[client_id] = data["cpu"]
 
@@ -188,7 +192,10 @@ class LocustRun:
     def thresholds(self) -> tuple[list[dict], list[str]]:
         """The threshold rows on the figures so far (the live web UI; the report judges its own
         summary in `report`)."""
-        return locust_verdict.thresholds(self.profile, self.recorder, self.generator_cpu_percent())
+        found, explained = self.prober.findings()
+        cpu = self.generator_cpu_percent()
+        rows, skipped = locust_verdict.thresholds(self.profile, self.recorder, cpu, explained)
+        return [*rows, locust_verdict.defects_row(found)], skipped
 
     def recent_p95_ms(self, now: float | None = None) -> tuple[float | None, float]:
         """(p95 ms, requests/s) over the last LIVE_WINDOW_S whole seconds that hold data."""
@@ -232,7 +239,10 @@ class LocustRun:
         duration = max(0.0, end - started)
         summary = self.recorder.summary(duration_s=duration)  # once: the report's, the cost's
         cpu = self.generator_cpu_percent()  # once: the threshold row's and the resources'
-        rows, skipped = locust_verdict.thresholds(self.profile, summary, cpu)  # the one written
+        found, explained = self.prober.findings()
+        rows, skipped = locust_verdict.thresholds(self.profile, summary, cpu, explained)
+        found = [*extra.get("defects", []), *found]
+        rows.append(locust_verdict.defects_row(found))
         resources = self.server.summary() if self.server is not None else None
         if resources is not None:
             resources["generator_cpu_percent"] = cpu
@@ -255,6 +265,8 @@ class LocustRun:
             thresholds=rows,
             extra={
                 **extra,
+                "defects": found,
+                "error_sources": locust_verdict.error_sources(summary, explained),
                 **self.probe_extra(duration, resources, summary),
                 "thresholds_skipped": skipped,
             },

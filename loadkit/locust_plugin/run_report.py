@@ -115,10 +115,13 @@ def write_report(environment: object) -> Path | None:
         return None
     report = _build(environment, checkpoint=False)
     path = run.write(report, STATE.directory)
-    environment.process_exit_code = 0 if report["passed"] else EXIT_FAILED
+    verdict_code = 0 if report["passed"] else EXIT_FAILED
+    environment.process_exit_code = STATE.forced_exit or verdict_code
     verdict = "passed" if report["passed"] else "FAILED"
     state = "interrupted" if report["interrupted"] else "complete"
-    lines = f"report {verdict}: {path} ({state})\n{summary_line(report)}"
+    named = sorted({str(d.get("id")) for d in report.get("defects") or []})
+    found = f"; defects: {', '.join(named)}" if named else ""
+    lines = f"report {verdict}: {path} ({state}){found}\n{summary_line(report)}"
     if lines != STATE.last_logged:
         STATE.last_logged = lines
         for line in lines.splitlines():
@@ -153,9 +156,23 @@ def summary_line(report: dict) -> str:
     )
     return (
         f"exact: {report.get('total_requests', 0)} requests, "
-        f"{report.get('error_rate_percent') or 0:.2f}% errors, p50 {ms('p50')} / p95 {ms('p95')} / "
+        f"{report.get('error_rate_percent') or 0:.2f}% errors{_split_text(report)}, "
+        f"p50 {ms('p50')} / p95 {ms('p95')} / "
         f"p99 {ms('p99')} / max {ms('max')} ms; {server}; pool checked-out max "
         f"{pool.get('checked_out_max', 'n/a')}; thresholds failed: {', '.join(failed) or 'none'}"
+    )
+
+
+def _split_text(report: dict) -> str:
+    """Which failures are the rate-limit prober's findings and which the service's own errors
+    ("" when the prober found nothing)."""
+    split = report.get("error_sources") or {}
+    if not split.get("prober_findings"):
+        return ""
+    return (
+        f" ({split['prober_findings']} of {split['failures']} failures are the rate-limit "
+        f"prober's findings, named as defects; the service's own errors: "
+        f"{split['service_errors']}, {split['service_error_rate_percent'] or 0:.2f}%)"
     )
 
 

@@ -27,6 +27,7 @@ class _State:
     parameters: dict | None = None
     profiler: object = None  # loadkit.watch.server_profile.ServerProfiler while a test runs
     last_logged: str | None = None  # the report is written at stop and again at quit: log once
+    forced_exit: int | None = None  # an exit code the verdict must not replace (no usable account)
 
 
 STATE = _State()

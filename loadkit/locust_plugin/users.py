@@ -6,8 +6,8 @@ Logins and refreshes go through the user's own Locust client (named "POST /api/v
 `loadkit.contract.accounts.TokenManager`: kept in the shared cache file (worker processes and later
 runs reuse them), refreshed before expiry, and logins paced by the login budget once one was refused
 (a 429 is waited out and counts as no failure; a 500 is the limiter defect and does). A failed login
-is a recorded failure naming the account, and every user on that account stops (`StopUser`): none
-goes on unauthenticated.
+is a recorded failure naming the account, and every user on that account stops (`StopUser`) or,
+after a 401, moves to another account (`locust_plugin.refusals`): none goes on unauthenticated.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from loadkit.contract.account_pool import AccountPool, UploadBudget
 from loadkit.contract.accounts import SeedEnd, TokenManager, manager_for
 from loadkit.contract.api import (
     LOGIN,
+    ME,
     REFRESH,
     Account,
     LoginError,
@@ -31,6 +32,7 @@ from loadkit.contract.api import (
     endpoint,
     parse_token_response,
 )
+from loadkit.locust_plugin.refusals import Refusals
 from loadkit.measure.send import error_kind, locust_message
 
 logger = logging.getLogger("loadkit.locust")
@@ -54,6 +56,8 @@ class _Shared:
     tokens: TokenManager | None = None
     uploads = UploadBudget()
     failed_logins: dict[str, str] = {}
+    refusals = Refusals()
+    therapist_ids: dict[str, str | None] = {}  # email -> id from GET /api/v1/me (None: unknown)
     warned = False
 
 
@@ -67,6 +71,8 @@ def configure_accounts(
     SHARED.pool = AccountPool(accounts)
     SHARED.tokens = manager or manager_for(host or "http://unknown", None, sleep=time.sleep)
     SHARED.failed_logins = {}
+    SHARED.refusals = Refusals()
+    SHARED.therapist_ids = {}
 
 
 def worker_share(runner: object, options: object) -> tuple[int, int]:
@@ -80,6 +86,19 @@ def worker_share(runner: object, options: object) -> tuple[int, int]:
     if type(runner).__name__ == "LocalRunner":
         count = 1
     return index, max(count, index + 1)
+
+
+def _warn_overload() -> None:
+    """The account pool's "more than 2 users per account" line, once per process."""
+    if SHARED.pool is not None and SHARED.pool.overloaded and not SHARED.warned:
+        SHARED.warned = True
+        logger.warning(SHARED.pool.overloaded)
+
+
+def _process_accounts() -> set[str]:
+    """The emails this process's users may log in with (general and reserved)."""
+    pool = SHARED.pool
+    return set() if pool is None else {a.email for a in (*pool.general, *pool.reserved)}
 
 
 def _response_detail(resp: object) -> str:
@@ -105,9 +124,6 @@ class ApiUser(FastHttpUser):
             raise StopUser()
         index, count = worker_share(self.environment.runner, self.environment.parsed_options)
         self.account = SHARED.pool.take(self.account_kind, index, count)
-        if SHARED.pool.overloaded and not SHARED.warned:
-            SHARED.warned = True
-            logger.warning(SHARED.pool.overloaded)
         with contextlib.suppress(StopUser):  # Locust logs a traceback for one from on_start:
             self.access_token()  # the user's first task stops it instead (failed_logins)
 
@@ -120,19 +136,51 @@ class ApiUser(FastHttpUser):
             SHARED.pool.release(self.account)
 
     def access_token(self) -> str:
-        """A valid access token for this user's account; stops the user when login fails."""
-        failed = SHARED.failed_logins.get(self.account.email)
-        if failed:
-            raise StopUser()
-        return self.token_of(self.account).access_token
+        """A valid access token for this user's account; an account refused with 401 is swapped
+        for another of its kind (`refusals`); any other failed login stops the user."""
+        for _ in range(len(_process_accounts()) + 1):
+            if self.account.email not in SHARED.failed_logins:
+                token = self._token_or_none(self.account)
+                if token is not None:
+                    _warn_overload()  # once an account works: not before a run that cannot start
+                    return token.access_token
+            if self.account.email not in SHARED.refusals.refused:
+                raise StopUser()
+            self._swap_account()
+        raise StopUser()
+
+    def _swap_account(self) -> None:
+        """Take the next account of this user's kind that was not refused; none: stop."""
+        index, count = worker_share(self.environment.runner, self.environment.parsed_options)
+        SHARED.pool.release(self.account)
+        for _ in range(len(_process_accounts())):
+            self.account = SHARED.pool.take(self.account_kind, index, count)
+            if self.account.email not in SHARED.refusals.refused:
+                return
+            SHARED.pool.release(self.account)
+        SHARED.refusals.exhausted(
+            self.account_kind, type(self).__name__, _process_accounts(), SHARED.failed_logins
+        )
+        raise StopUser()
 
     def token_of(self, account: Account) -> Token:
         """A valid token of ``account`` through this user's client; stops the user on failure."""
+        token = self._token_or_none(account)
+        if token is None:
+            raise StopUser()
+        return token
+
+    def _token_or_none(self, account: Account) -> Token | None:
+        """A valid token of ``account``, or None after a failed login (recorded, and a 401
+        noted in `refusals`)."""
         try:
-            return SHARED.tokens.token(account, self._login, self._refresh)
+            token = SHARED.tokens.token(account, self._login, self._refresh)
         except (LoginError, SeedEnd) as exc:
             SHARED.failed_logins.setdefault(account.email, str(exc))
-            raise StopUser() from None
+            SHARED.refusals.note(exc, _process_accounts(), SHARED.failed_logins)
+            return None
+        SHARED.refusals.worked(account.email)
+        return token
 
     def _token_request(self, path: str, body: dict, account: Account):
         """(status, Token or None, detail); a 429 (waited out by the manager) is no failure."""
@@ -156,7 +204,7 @@ class ApiUser(FastHttpUser):
         if account.email in SHARED.failed_logins:
             return None, None, "an earlier login of this account failed"
         status, token, detail = self._token_request(LOGIN, account.login_body(), account)
-        if token is None and status not in (429, None) and status < 500:
+        if token is None and status not in (401, 429, None) and status < 500:
             logger.error(
                 "%s: stopping the users on this account", LoginError(account.email, status, detail)
             )
@@ -165,6 +213,19 @@ class ApiUser(FastHttpUser):
     def _refresh(self, token: Token) -> Token | None:
         body = {"refresh_token": token.refresh_token}
         return self._token_request(REFRESH, body, self.account)[1]
+
+    def therapist_id(self) -> str | None:
+        """The account's own user id, from GET /api/v1/me once per account and process (None
+        when /me does not answer one): the deployed service requires it as a new patient's
+        ``therapist_id``, and the contract accepts the caller's own."""
+        email = self.account.email
+        if email not in SHARED.therapist_ids:
+            resp = self.api("GET", ME, name=endpoint("GET", ME))
+            try:
+                SHARED.therapist_ids[email] = str(resp.json()["id"])
+            except Exception:  # a failed request was recorded already
+                return None  # not cached: the next patient asks again
+        return SHARED.therapist_ids[email]
 
     def api(
         self,

@@ -6,15 +6,20 @@ Pure functions, no Locust import. Figures:
   token routes, whose cost is password hashing by design, and the defect prober's ``probe ...``
   requests), with the endpoint named in the row;
 - ``upload_response_time_p95_ms``: p95 of POST /api/sessions/upload;
-- ``error_rate_percent``, ``generator_cpu_percent`` (the busiest load-generator process);
-- ``failed_logins``: at most 0; a persona that cannot log in did not test what it should have.
+- ``error_rate_percent``: the service's errors, i.e. failed requests of every persona, less the
+  rate-limit prober's failures that a defect it named explains (`service_error_rate`; the
+  report's own ``error_rate_percent`` field counts every failure, and ``error_sources`` splits
+  the two);
+- ``generator_cpu_percent`` (the busiest load-generator process);
+- ``failed_logins``: at most 0; a persona that cannot log in did not test what it should have;
+- ``defects``: at most 0 defect records (the rate-limit prober's, the logins' limiter ones).
 A limit whose figure does not apply to this run (no upload was made, say) is skipped and listed as
 such, never passed silently. Each row says in ``measured`` which figure, of which requests, it is.
 """
 
 from __future__ import annotations
 
-from loadkit.contract.api import LOGIN, REFRESH, SESSION_UPLOAD, SIGNUP, endpoint
+from loadkit.contract.api import LOGIN, REFRESH, SESSION_UPLOAD, SESSIONS, SIGNUP, endpoint
 from loadkit.measure.histogram import latency_fields
 from loadkit.measure.recording import RunRecorder
 from loadkit.verdicts.slo import Profile, TargetsError, check
@@ -24,9 +29,11 @@ LOGIN_ENDPOINT = endpoint("POST", LOGIN)
 TOKEN_ENDPOINTS = frozenset(endpoint("POST", p) for p in (LOGIN, REFRESH, SIGNUP))
 THRESHOLD_GROUP = "locust"
 PROBE_PREFIX = "probe "  # the defect prober names its requests "probe <METHOD> <route>"
+PROBER_ENDPOINT = f"{PROBE_PREFIX}{endpoint('GET', SESSIONS)}"  # the rate-limit prober's
 MEASURED = {
     "upload_response_time_p95_ms": f"p95 of {UPLOAD_ENDPOINT}",
-    "error_rate_percent": "failed / all requests of every persona, probes included",
+    "error_rate_percent": "the service's errors: failed / all requests of every persona, less the "
+    "rate-limit prober's findings named as defects",
     "generator_cpu_percent": "CPU of the busiest load-generator process",
 }
 
@@ -58,14 +65,44 @@ def worst_read_p95(summary: dict) -> tuple[str | None, float | None]:
     return name, p95
 
 
-def actual_figures(summary: dict, generator_cpu_percent: float | None) -> dict:
+def _split(summary: dict, explained: int) -> tuple[int, int]:
+    """(failures, of them the prober's findings): ``explained`` bounded by the failures of the
+    prober's endpoint (its tally also counts the warm-up, which the recorder leaves out)."""
+    endpoints = summary["endpoints"]
+    failed = sum(item.get("failures", 0) for item in endpoints.values())
+    return failed, min(explained, (endpoints.get(PROBER_ENDPOINT) or {}).get("failures", 0))
+
+
+def service_error_rate(summary: dict, explained: int = 0) -> float | None:
+    """Failed requests less the ``explained`` prober findings, in % of all requests (None: no
+    request)."""
+    total = summary.get("total_requests") or 0
+    if not total:
+        return summary.get("error_rate_percent")
+    failed, findings = _split(summary, explained)
+    return round(100 * (failed - findings) / total, 4)
+
+
+def error_sources(summary: dict, explained: int) -> dict:
+    """The report's split of the failures: the prober's findings (named as defects) and the
+    service's own errors."""
+    failed, findings = _split(summary, explained)
+    return {
+        "failures": failed,
+        "prober_findings": findings,
+        "service_errors": failed - findings,
+        "service_error_rate_percent": service_error_rate(summary, explained),
+    }
+
+
+def actual_figures(summary: dict, generator_cpu_percent: float | None, explained: int = 0) -> dict:
     """The figures the locust thresholds are checked against (None: not measured in this run),
-    all taken from the summary the report writes."""
+    all taken from the summary the report writes; ``explained``: the prober's findings."""
     _, read_p95 = worst_read_p95(summary)
     return {
         "response_time_p95_ms": read_p95,
         "upload_response_time_p95_ms": _p95_ms(summary, UPLOAD_ENDPOINT),
-        "error_rate_percent": summary["error_rate_percent"],
+        "error_rate_percent": service_error_rate(summary, explained),
         "generator_cpu_percent": generator_cpu_percent,
     }
 
@@ -80,6 +117,7 @@ def figures_now(recorder: RunRecorder) -> dict:
     web UI asks every second or two, however long the run)."""
     total = recorder.total
     return {
+        "total_requests": total,
         "error_rate_percent": round(100 * recorder.failures / total, 4) if total else None,
         "endpoints": {
             name: {"failures": item.failures, **latency_fields(item.hist)}
@@ -89,16 +127,20 @@ def figures_now(recorder: RunRecorder) -> dict:
 
 
 def thresholds(
-    profile: Profile, source: RunRecorder | dict, generator_cpu_percent: float | None
+    profile: Profile,
+    source: RunRecorder | dict,
+    generator_cpu_percent: float | None,
+    explained: int = 0,
 ) -> tuple[list[dict], list[str]]:
     """(threshold rows, skipped limits with the reason) judged on ``source``: the report's own
-    summary (`RunRecorder.summary`), or a recorder to summarise now (the live web UI)."""
+    summary (`RunRecorder.summary`), or a recorder to summarise now (the live web UI);
+    ``explained``: the rate-limit prober's failures its named defects explain."""
     summary = figures_now(source) if isinstance(source, RunRecorder) else source
     try:
         limits = profile.limits(THRESHOLD_GROUP)
     except TargetsError:
         limits = {}
-    actual = actual_figures(summary, generator_cpu_percent)
+    actual = actual_figures(summary, generator_cpu_percent, explained)
     skippable = {
         "response_time_p95_ms": "no read endpoint",
         "upload_response_time_p95_ms": "no upload",
@@ -125,6 +167,13 @@ def thresholds(
          "measured": f"failures of {LOGIN_ENDPOINT}"}
     )  # fmt: skip
     return rows, skipped
+
+
+def defects_row(defects: list[dict]) -> dict:
+    """The row that fails a run whose report names a defect (as a pytest problem does)."""
+    ids = sorted({str(d.get("id")) for d in defects})
+    return {"metric": "defects", "limit": 0, "actual": len(defects), "passed": not defects,
+            "measured": "defect records named: " + (", ".join(ids) or "none")}  # fmt: skip
 
 
 def verdict_text(rows: list[dict]) -> str:

@@ -44,6 +44,26 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def deployed_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess]:
+    """The reference backend behaving like the deployed service (REFERENCE_BEHAVIOUR=deployed:
+    no default limit, therapist_id required, ...), logins not limited for these tests."""
+    folder = tmp_path_factory.mktemp("deployed")
+    env = {
+        "REFERENCE_BEHAVIOUR": "deployed",
+        "DATABASE_URL": f"sqlite:///{folder / 'therapybridge.db'}",
+        "BCRYPT_ROUNDS": "4",
+        "SEED_ACCOUNTS": str(SEED_ACCOUNTS),
+        "UPLOAD_DIR": str(folder / "uploads"),
+        "RATE_LIMIT_LOGIN": "1000/minute",
+    }
+    server = start_backend(env=env, log_path=folder / "backend.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def locust_env(run_dir: Path, **extra: str) -> dict[str, str]:
     """The child's environment: its own run folder, the backend's seed accounts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "LOADTEST_"))}

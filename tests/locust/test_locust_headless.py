@@ -131,25 +131,56 @@ def test_sigint_mid_run_leaves_whole_interrupted_report(backend, tmp_path: Path)
     assert report["resources"]["server_pid"] == backend.pid
 
 
-def test_failed_login_stops_users_and_names_the_account(backend, tmp_path: Path) -> None:
-    """A wrong password in --accounts is a failed login naming the account, and a non-zero exit."""
+def test_a_refused_account_is_dropped_and_its_users_move_on(backend, tmp_path: Path) -> None:
+    """A wrong password in --accounts beside good ones: one warning naming the account, its users
+    take another account and go on; the failed login still fails the run (exit 1)."""
     accounts = tmp_path / "accounts.json"
     bad = "loadtest-001@example.com"
-    good = [{"email": f"loadtest-{i:03d}@example.com", "password": "LoadTest@2026"} for i in (2, 3)]
+    good = [
+        {"email": f"loadtest-{i:03d}@example.com", "password": "LoadTest@2026"} for i in (2, 3, 4)
+    ]
     # the first two accounts are reserved for the rate-limit prober: the bad one is general
-    accounts.write_text(json.dumps([*good, {"email": bad, "password": "Wrong@Password1"}]))
+    bad_entry = {"email": bad, "password": "Wrong@Password1"}
+    accounts.write_text(json.dumps([*good[:2], bad_entry, good[2]]))
     done = run_locust(
         backend.url, tmp_path, "--headless", "-u", "2", "-r", "2", "-t", "4s",
         "--tags", "realistic", "--accounts", str(accounts),
     )  # fmt: skip
-    assert done.returncode != 0
-    assert f"login failed for {bad}: HTTP 401" in done.stderr
+    assert done.returncode == 1, done.stderr[-2000:]
+    dropped = [line for line in done.stderr.splitlines() if "that account is dropped" in line]
+    assert len(dropped) == 1 and f"login failed for {bad}: HTTP 401" in dropped[0]
+    assert "(3 of 4 left)" in dropped[0] and "no usable account" not in done.stderr
     report = read_json(tmp_path / "locust_realistic.json")
     assert report["passed"] is False
     login = report["endpoints"]["POST /api/v1/login"]
-    assert login["failures"] == login["requests"] == 1  # one login per account per process
+    assert login["failures"] == 1 and login["requests"] == 2  # once per account per process
     assert any(bad in e["message"] for e in report["errors"])
-    assert set(report["endpoints"]) == {"POST /api/v1/login"}  # nobody went on unauthenticated
+    went_on = {k: v for k, v in report["endpoints"].items() if k != "POST /api/v1/login"}
+    assert went_on and not any(v["failures"] for v in went_on.values())  # its users went on
+
+
+def test_every_account_refused_stops_the_run_at_once_with_one_line(backend, tmp_path: Path) -> None:
+    """Every account of --accounts has a wrong password: the run stops at once (not after its
+    30 s), with one line naming the accounts and the status, exit 2, and the report written."""
+    accounts = tmp_path / "accounts.json"
+    emails = [f"loadtest-{i:03d}@example.com" for i in (1, 2, 3)]
+    accounts.write_text(json.dumps([{"email": e, "password": "Wrong@Password1"} for e in emails]))
+    started = time.monotonic()
+    done = run_locust(
+        backend.url, tmp_path, "--headless", "-u", "5", "-r", "5", "-t", "30s",
+        "--accounts", str(accounts),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert time.monotonic() - started < 20
+    ours = [line for line in done.stderr.splitlines() if "loadkit.locust" in line or
+            line.startswith("load_test:")]  # fmt: skip
+    said = [line for line in ours if "WARNING" in line or "ERROR" in line or "load_test:" in line]
+    assert len(said) == 1, said
+    assert said[0].startswith("load_test: no usable account: every account (3)")
+    assert "HTTP 401" in said[0] and all(e in said[0] for e in emails)
+    assert "Traceback" not in done.stderr
+    report = read_json(tmp_path / "locust_all.json")
+    assert report["endpoints"]["POST /api/v1/login"]["failures"] == 3
 
 
 def test_host_outside_loopback_needs_yes(tmp_path: Path) -> None:
