@@ -88,7 +88,7 @@ STAGES=${STAGES:-lint tests load}
 for s in $STAGES; do
   case "$s" in
     lint) stage lint lint ;;
-    tests) stage tests "$PY" -m pytest -m '' -p no:cacheprovider -rs tests "$@" ;;
+    tests) stage tests "$PY" -m pytest -m '' -p no:cacheprovider -rs --durations=20 tests "$@" ;;
     load)
       LOAD_RUN_DIR=$("$PY" scripts/runner_helper.py run-dir tests-load) || exit 2
       stage load load_suite
