@@ -29,6 +29,10 @@ EXPECTED_DEFECTS = {
     "foreign-patient-readable",
     "foreign-session-readable",
     "non-audio-accepted",
+    "missing-auth-403",
+    "token-valid-after-logout",
+    "upload-credited-to-another",
+    "forwarded-for-trusted",
 }
 
 
