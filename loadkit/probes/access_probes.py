@@ -141,6 +141,17 @@ def judge_after_logout(status: int | None) -> str | None:
     return f"auth defect: the access token answered {status} on GET {api.ME} after logout"
 
 
+def own_upload(patient_id: str, headers: dict[str, str]) -> ProbeRequest:
+    """An upload of valid audio by a patient's own therapist: 200, a session credited to them."""
+    body, ctype = _upload_body(seed=11)
+    endpoint = api.endpoint("POST", api.SESSION_UPLOAD)
+    label = f"POST {api.SESSION_UPLOAD} into one's own patient"
+    sent = {**headers, "Content-Type": ctype}
+    return ProbeRequest(
+        label, "POST", api.upload_path(patient_id), endpoint, frozenset({200}), sent, body
+    )
+
+
 def therapist_of(body: bytes) -> str | None:
     """The ``therapist_id`` of a session in a JSON body (None when there is none)."""
     try:
@@ -160,6 +171,27 @@ def judge_credit(body: bytes, owner_id: str) -> str | None:
         f"auth defect: an upload into therapist {owner_id}'s patient was credited to therapist "
         f"{credited}"
     )
+
+
+def patients_of(sessions: object, most: int = 5) -> list[str]:
+    """The patient ids of listed sessions, newest first, at most ``most`` distinct ones."""
+    rows = sessions if isinstance(sessions, list) else []
+    ids = [str(r["patient_id"]) for r in rows if isinstance(r, dict) and r.get("patient_id")]
+    return list(dict.fromkeys(ids))[:most]
+
+
+def miscredited(sessions: object, therapist_of_patient: dict[str, str]) -> list[tuple[str, str]]:
+    """(session id, credited therapist) of each listed session whose ``therapist_id`` is not its
+    patient's therapist (the contract: an upload's session belongs to the patient's therapist)."""
+    rows = sessions if isinstance(sessions, list) else []
+    out = []
+    for r in rows:
+        if not isinstance(r, dict) or not r.get("therapist_id"):
+            continue
+        owner = therapist_of_patient.get(str(r.get("patient_id")))
+        if owner and str(r["therapist_id"]) != owner:
+            out.append((str(r.get("id")), str(r["therapist_id"])))
+    return out
 
 
 def forwarded_login(email: str, address: str = SPOOFED_ADDRESS) -> ProbeRequest:

@@ -22,6 +22,7 @@ from loadkit.verdicts import defects, slo
 from loadkit.watch.loopback import is_loopback
 
 LOGIN = api.endpoint("POST", api.LOGIN)
+PATIENT = api.endpoint("GET", api.PATIENT)
 MAX_WAIT_S = 120.0
 
 
@@ -31,7 +32,7 @@ async def auth_defect_probes(
     """All four probes; ``uploads`` are the access probe's accepted uploads into owner's patient."""
     found = outcome.extra["auth_probe"] = {}
     found["missing_auth"] = await _missing_auth(ctx, outcome)
-    found["upload_credit"] = _credit(outcome, uploads, str((await ctx.auth.me(owner)).get("id")))
+    found["upload_credit"] = await _credit(ctx, outcome, owner, uploads)
     found["after_logout"] = await _after_logout(ctx, outcome, intruder)
     found["forwarded_for"] = await _forwarded_for(ctx, outcome)
     named = sum(bool(v.get("defect")) for v in found.values())
@@ -61,18 +62,77 @@ async def _missing_auth(ctx: Ctx, outcome: Outcome) -> dict:
     return {"status": reply.status}
 
 
-def _credit(outcome: Outcome, uploads: list, owner_id: str) -> dict:
-    """Each accepted upload into the owner's patient belongs to the owner (the patient's
-    therapist); the deployed service credits the first therapist in its database."""
+async def _credit(ctx: Ctx, outcome: Outcome, owner: api.Account, uploads: list) -> dict:
+    """Sessions belong to their patient's therapist: the access probe's accepted uploads into the
+    owner's patient, and the newest sessions the owner can list (the run's uploads among them,
+    everyone's where lists are not scoped) against their patients. The deployed service credits
+    an upload to the first therapist in its database."""
+    owner_id = str((await ctx.auth.me(owner)).get("id"))
+    not_sent = None
+    if not uploads:  # the access probe's uploads were refused or left out: one of the owner's
+        uploads, not_sent = await _own_upload(ctx, outcome, owner)
     judged = [(ap.judge_credit(r.body, owner_id), ap.therapist_of(r.body)) for r in uploads]
-    wrong = [(m, t) for m, t in judged if m]
-    if not uploads:
-        return {"skipped": "no upload was accepted: nothing to judge"}
-    if not wrong:
-        return {"accepted": len(uploads)}
-    ids = sorted({str(t) for _, t in wrong})
-    return _name(outcome, "upload-credited-to-another", UPLOAD, wrong[0][0],
-                 accepted=len(uploads), credited=ids, owner=owner_id)  # fmt: skip
+    direct = [(m, t) for m, t in judged if m]
+    listed, checked = await _listed_miscredit(ctx, outcome, await ctx.auth.headers(owner))
+    if not (uploads or checked):
+        return {"skipped": f"{not_sent}; no session listed: nothing to judge"}
+    if not (direct or listed):
+        return {"accepted": len(uploads), "sessions_checked": checked}
+    message = direct[0][0] if direct else _listed_message(*listed[0])
+    credited = sorted({str(t) for _, t in direct + listed})
+    return _name(outcome, "upload-credited-to-another", UPLOAD, message, accepted=len(uploads),
+                 sessions_checked=checked, credited=credited, sessions=[s for s, _ in listed][:3],
+                 owner=owner_id)  # fmt: skip
+
+
+async def _own_upload(ctx: Ctx, outcome: Outcome, owner: api.Account) -> tuple[list, str | None]:
+    """One upload of the owner's into its own patient, from the run's upload budget: ([the
+    accepted reply], None), or ([], why there is none)."""
+    refused = ctx.claim_uploads(1)
+    if refused:
+        return [], f"no upload of the owner's: {refused}"
+    headers, patient = await ctx.auth.headers(owner), await ctx.auth.patient_id(owner)
+    reply = await _send(ctx, outcome, ap.own_upload(patient, headers))
+    return (
+        ([reply], None) if reply.status == 200 else ([], f"the owner's upload got {reply.status}")
+    )
+
+
+def _listed_message(session: str, therapist: str) -> str:
+    return (
+        f"auth defect: session {session} is credited to therapist {therapist}, not to its "
+        "patient's therapist"
+    )
+
+
+async def _patient_therapist(ctx: Ctx, outcome: Outcome, patient: str, headers: dict):
+    """The therapist_id of a patient as GET /api/patients/{id} answers it (None: unreadable)."""
+    path = api.path(api.PATIENT, id=patient)
+    p = probe_requests.ProbeRequest(f"GET {api.PATIENT}", "GET", path, PATIENT,
+                                    frozenset({200}), dict(headers))  # fmt: skip
+    reply = await _send(ctx, outcome, p)
+    try:
+        found = json.loads(reply.body) if reply.status == 200 else None
+    except ValueError:
+        return None
+    return (
+        str(found["therapist_id"])
+        if isinstance(found, dict) and found.get("therapist_id")
+        else None
+    )
+
+
+async def _listed_miscredit(ctx: Ctx, outcome: Outcome, headers: dict) -> tuple[list, int]:
+    """(miscredited (session, therapist) pairs, sessions checked) of the newest 50 listed."""
+    kw = {"timeout_s": ctx.target.timeout_s}
+    path = f"{api.SESSIONS}?limit=50"
+    rows = await driver.get_json(ctx.auth.client, outcome.recorder, path, headers, **kw)
+    owners = {}
+    for patient in ap.patients_of(rows):
+        if therapist := await _patient_therapist(ctx, outcome, patient, headers):
+            owners[patient] = therapist
+    judged = [r for r in rows or [] if isinstance(r, dict) and str(r.get("patient_id")) in owners]
+    return ap.miscredited(judged, owners), len(judged)
 
 
 async def _after_logout(ctx: Ctx, outcome: Outcome, account: api.Account) -> dict:

@@ -42,6 +42,7 @@ def test_the_deployed_auth_defects_are_named_with_evidence(backend_factory, run_
     assert named["token-valid-after-logout"]["evidence"]["status"] == 200
     credit = named["upload-credited-to-another"]["evidence"]
     assert credit["owner"] not in credit["credited"] and credit["accepted"] >= 1, credit
+    assert credit["sessions_checked"] >= 1 and credit["sessions"], credit
     forwarded = named["forwarded-for-trusted"]["evidence"]
     assert forwarded["status"] == 401 and forwarded["logins_to_limit"] == 6, forwarded
     assert "with the login limit spent, a login claiming X-Forwarded-For" in run.output
@@ -59,4 +60,5 @@ def test_the_contract_backend_names_none_of_them(backend_factory, run_probes, tm
     assert probe["missing_auth"] == {"status": 401}
     assert probe["after_logout"] == {"status": 401}
     assert probe["forwarded_for"] == {"status": 429, "logins_to_limit": 6}, probe
-    assert "skipped" in probe["upload_credit"]  # another's upload is refused: none to judge
+    credit = probe["upload_credit"]  # another's upload is refused: the owner's own one is judged
+    assert credit["accepted"] == 1 and credit["sessions_checked"] >= 1, credit
