@@ -153,7 +153,7 @@ def own_upload(patient_id: str, headers: dict[str, str]) -> ProbeRequest:
 
 
 def therapist_of(body: bytes) -> str | None:
-    """The ``therapist_id`` of a session in a JSON body (None when there is none)."""
+    """The ``therapist_id`` of a session or patient in a JSON body (None when there is none)."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):

@@ -93,9 +93,9 @@ async def _own_upload(ctx: Ctx, outcome: Outcome, owner: api.Account) -> tuple[l
         return [], f"no upload of the owner's: {refused}"
     headers, patient = await ctx.auth.headers(owner), await ctx.auth.patient_id(owner)
     reply = await _send(ctx, outcome, ap.own_upload(patient, headers))
-    return (
-        ([reply], None) if reply.status == 200 else ([], f"the owner's upload got {reply.status}")
-    )
+    if reply.status != 200:
+        return [], f"the owner's upload got {reply.status}"
+    return [reply], None
 
 
 def _listed_message(session: str, therapist: str) -> str:
@@ -111,15 +111,7 @@ async def _patient_therapist(ctx: Ctx, outcome: Outcome, patient: str, headers: 
     p = probe_requests.ProbeRequest(f"GET {api.PATIENT}", "GET", path, PATIENT,
                                     frozenset({200}), dict(headers))  # fmt: skip
     reply = await _send(ctx, outcome, p)
-    try:
-        found = json.loads(reply.body) if reply.status == 200 else None
-    except ValueError:
-        return None
-    return (
-        str(found["therapist_id"])
-        if isinstance(found, dict) and found.get("therapist_id")
-        else None
-    )
+    return ap.therapist_of(reply.body) if reply.status == 200 else None
 
 
 async def _listed_miscredit(ctx: Ctx, outcome: Outcome, headers: dict) -> tuple[list, int]:
