@@ -14,6 +14,7 @@ from reference_backend.core.db import create_database
 from reference_backend.core.errors import install_error_handlers
 from reference_backend.services.limits import RateLimiter, create_storage
 from reference_backend.services.processing import Processor
+from reference_backend.services.revocation import Revocations
 
 
 def _lifespan(settings: Settings):  # noqa: ANN202 - FastAPI lifespan factory
@@ -27,6 +28,7 @@ def _lifespan(settings: Settings):  # noqa: ANN202 - FastAPI lifespan factory
         app.state.settings = settings
         app.state.database = database
         app.state.limiter = RateLimiter(settings, storage)
+        app.state.revocations = Revocations(storage, settings.rate_limit_key_prefix)
         app.state.processor = processor
         try:
             yield

@@ -12,6 +12,7 @@ from loadkit.contract import api
 from loadkit.measure import engine
 from loadkit.measure.http import Request
 from loadkit.probes import access_probes, driver, probe_requests, upload_probes
+from loadkit.suite.auth_defects import auth_defect_probes
 from loadkit.suite.harness import (
     FAILED_MESSAGES,
     UPLOAD,
@@ -90,7 +91,7 @@ async def access_control_probe(ctx: Ctx, outcome: Outcome) -> None:
     )
     reads = await session_reads(ctx, await ctx.accounts(int(_probe_sizes(ctx)["load_requests"])))
     outcome.parameters.update(probe_requests=len(reqs), rounds=rounds)
-    stop, found = asyncio.Event(), []
+    stop, found, accepted = asyncio.Event(), [], []
     async with monitored(ctx, outcome):
         started = start_clock(outcome)
         load = asyncio.ensure_future(_background_load(ctx, outcome, reads, stop))
@@ -101,6 +102,7 @@ async def access_control_probe(ctx: Ctx, outcome: Outcome) -> None:
             if message:
                 found.append(message)
                 defects.from_access(outcome.defects, p.label, p.endpoint, reply.status)
+            accepted += [reply] if p.endpoint == UPLOAD and reply.status == 200 else []
         stop.set()
         await load
         outcome.duration_s = time.time() - started
@@ -108,6 +110,7 @@ async def access_control_probe(ctx: Ctx, outcome: Outcome) -> None:
         client, outcome.recorder, victim.headers, victim.patient_id, **kw
     )
     _judge_access(outcome, reqs, found, before, after)
+    await auth_defect_probes(ctx, outcome, owner, intruder, accepted)
 
 
 def _judge_access(outcome: Outcome, reqs, defects: list[str], before, after) -> None:

@@ -7,7 +7,9 @@ refused; ``default-limit-missing`` for the default one), ``retry-after-missing``
 ``foreign-patient-readable``, ``foreign-session-readable``, ``foreign-upload-accepted``,
 ``non-audio-accepted``, ``wrong-type-accepted``, ``unlisted-type-accepted``,
 ``empty-upload-accepted``, ``oversize-not-refused``, ``refused-upload-leaves-session``,
-``event-loop-blocked``. Evidence holds statuses, counts and ids, never a body or a token.
+``event-loop-blocked``, and (suite/auth_defects.py) ``missing-auth-403``,
+``token-valid-after-logout``, ``upload-credited-to-another``, ``forwarded-for-trusted``.
+Evidence holds statuses, counts and ids, never a body or a token.
 """
 
 from __future__ import annotations

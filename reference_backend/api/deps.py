@@ -51,8 +51,9 @@ def _bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def authenticate(request: Request) -> TokenUser:
-    """The user named by a valid Bearer access token; MISSING_AUTH_STATUS without one, bad 401."""
+async def authenticate(request: Request) -> TokenUser:
+    """The user named by a valid Bearer access token; MISSING_AUTH_STATUS without one, bad or
+    logged-out (LOGOUT_REVOKES_ACCESS) 401."""
     token = _bearer_token(request)
     if token is None:
         status = request.app.state.settings.missing_auth_status
@@ -60,9 +61,20 @@ def authenticate(request: Request) -> TokenUser:
         raise ApiError(status, "Not authenticated", headers=headers)
     secret = request.app.state.settings.jwt_secret.get_secret_value()
     user = decode_access_token(token, secret=secret)
-    if user is None:
+    if user is None or await _logged_out(request, token):
         raise ApiError(401, "Invalid or expired token", headers=UNAUTHENTICATED)
     return user
+
+
+async def _logged_out(request: Request, token: str) -> bool:
+    if not request.app.state.settings.logout_revokes_access:
+        return False
+    return await request.app.state.revocations.revoked(token)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The request's Bearer token, if any (logout revokes it)."""
+    return _bearer_token(request)
 
 
 def optional_user(request: Request) -> TokenUser | None:
@@ -80,10 +92,10 @@ class Caller:
     scope: uuid.UUID | None
 
 
-def data_caller(request: Request) -> Caller:
+async def data_caller(request: Request) -> Caller:
     """The caller of a patient or session route, per AUTH_ON_DATA_ROUTES and OWNERSHIP_CHECKS."""
     settings: Settings = request.app.state.settings
-    user = authenticate(request) if settings.auth_on_data_routes else optional_user(request)
+    user = await authenticate(request) if settings.auth_on_data_routes else optional_user(request)
     scope = user.id if user is not None and settings.ownership_checks else None
     return Caller(user, scope)
 

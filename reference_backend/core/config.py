@@ -29,6 +29,7 @@ DEPLOYED: dict[str, Any] = {
     "trust_proxy_headers": True,
     "auth_on_data_routes": False,
     "missing_auth_status": 403,
+    "logout_revokes_access": False,
     "ownership_checks": False,
     "patient_therapist_id": "required",
     "phone_check": "deployed",
@@ -117,6 +118,7 @@ class Settings(BaseSettings):
 
     auth_on_data_routes: bool = True
     missing_auth_status: int = 401
+    logout_revokes_access: bool = True
     ownership_checks: bool = True
     patient_therapist_id: Literal["optional", "required"] = "optional"
 

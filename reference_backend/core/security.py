@@ -52,6 +52,7 @@ def create_access_token(user: TokenUser, *, secret: str, expires_in: int) -> str
     """A signed JWT naming the user and role, valid for ``expires_in`` seconds."""
     now = int(time.time())
     claims = {"sub": str(user.id), "role": user.role, "type": "access", "iat": now}
+    claims["jti"] = uuid.uuid4().hex  # two logins in one second still get distinct tokens
     claims["exp"] = now + expires_in
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 

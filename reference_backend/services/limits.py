@@ -124,6 +124,11 @@ class RedisStorage:
         wait_ms = float(await self._script(keys=keys, args=args))
         return wait_ms / 1000
 
+    @property
+    def redis(self) -> Redis:
+        """The client (the logout revocations share it)."""
+        return self._redis
+
     async def ping(self) -> None:
         """Raise if Redis is unreachable."""
         await self._redis.ping()

@@ -116,3 +116,15 @@ def test_logout_revokes_only_own_token(client: httpx.Client) -> None:
     )
     refreshed = client.post("/api/v1/refresh", json={"refresh_token": theirs["refresh_token"]})
     assert refreshed.status_code == 200
+
+
+def test_logout_ends_the_access_token_that_called_it(client: httpx.Client) -> None:
+    """After logout the access token that called it is 401; another login's token still works."""
+    mine, other = login(client, seed_email(3)), login(client, seed_email(3))
+    headers = bearer(mine["access_token"])
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    out = client.post("/api/v1/logout", json={"refresh_token": mine["refresh_token"]},
+                      headers=headers)  # fmt: skip
+    assert out.status_code == 200
+    assert_envelope(client.get("/api/v1/me", headers=headers), 401)
+    assert client.get("/api/v1/me", headers=bearer(other["access_token"])).status_code == 200

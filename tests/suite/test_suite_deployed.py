@@ -31,6 +31,10 @@ EXPECTED_DEFECTS = {
     "non-audio-accepted",
     "route-always-500",
     "processing-failed",
+    "missing-auth-403",
+    "token-valid-after-logout",
+    "upload-credited-to-another",
+    "forwarded-for-trusted",
 }
 
 

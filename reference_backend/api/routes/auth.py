@@ -3,7 +3,7 @@
 import secrets
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +14,7 @@ from reference_backend.api.deps import (
     LimitsDep,
     SessionDep,
     SettingsDep,
+    bearer_token,
 )
 from reference_backend.core.config import Settings
 from reference_backend.core.errors import ApiError
@@ -127,15 +128,25 @@ async def refresh(
 
 @router.post("/logout")
 async def logout(
-    data: RefreshRequest, user: CurrentUser, session: SessionDep, limits: LimitsDep
+    request: Request,
+    data: RefreshRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    limits: LimitsDep,
 ) -> Message:
-    """Revoke the given refresh token (it must be the caller's); the access token stays valid."""
+    """Revoke the given refresh token (it must be the caller's) and, with LOGOUT_REVOKES_ACCESS,
+    the access token that called (the deployed service leaves it valid)."""
     await limits.hit("default", user=user)
     revoked = await crud.consume_refresh_token(session, token=data.refresh_token, user_id=user.id)
     if revoked is None:
         await session.rollback()
         raise ApiError(401, "Invalid or expired refresh token", headers=UNAUTHENTICATED)
     await session.commit()
+    token = bearer_token(request)
+    if settings.logout_revokes_access and token:
+        lifetime = settings.access_token_expire_seconds
+        await request.app.state.revocations.revoke(token, lifetime)
     return Message(message="Logged out")
 
 
