@@ -22,9 +22,15 @@ REASONS_SHOWN = 8  # problem messages and defects quoted in one reason; the rest
 PROBLEMS_ROW = "problems"
 
 
+def _number(value: Any) -> Any:
+    """A float to 2 decimals, trailing zeros dropped (76.4828 -> 76.48, 812.5 stays); else as is."""
+    return f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else value
+
+
 def _threshold_text(row: Mapping[str, Any]) -> str:
     where = f" ({row['endpoint']})" if row.get("endpoint") else ""
-    return f"{row.get('metric')}{where}: limit {row.get('limit')}, actual {row.get('actual')}"
+    limit, actual = _number(row.get("limit")), _number(row.get("actual"))
+    return f"{row.get('metric')}{where}: limit {limit}, actual {actual}"
 
 
 def _defect_text(defect: Mapping[str, Any]) -> str:
