@@ -32,8 +32,10 @@ SCHEMA_FIELDS = (
 
 
 def _tolerance_ms(value: float) -> float:
-    """Locust rounds response times to the ms below 100 ms and to 2 significant digits above."""
-    return 0.51 if value < 100 else 0.051 * value
+    """Locust rounds response times to the ms below 100 ms and to 2 significant digits above; our
+    percentile is its 3-significant-digit bucket's midpoint (within 0.1%): both errors add up
+    (75.487 ms against Locust's 76 is 0.513 ms apart, within 0.5 + 0.076)."""
+    return (0.5 if value < 100 else 0.05 * value) + 0.001 * value
 
 
 def test_headless_run_passes_with_server_memory_pool_and_exact_p95(backend, tmp_path: Path) -> None:
