@@ -10,6 +10,15 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 HELPER="$ROOT/scripts/runner_helper.py"
+# Started with SIGINT ignored (`./run_load_tests.sh quick &` from a script), bash cannot trap it, so
+# a Ctrl-C to the process group stopped the bundled backend but not the load: start again, once, as
+# the same process in the same group, with SIGINT at default.
+if [[ "$(trap -p INT)" == "trap -- '' SIGINT" && -z "${LOADTEST_SIGINT_RESET:-}" ]] &&
+    command -v python3 >/dev/null; then
+    export LOADTEST_SIGINT_RESET=1
+    exec python3 "$HELPER" exec --same-group -- bash "${BASH_SOURCE[0]}" "$@"
+fi
+unset LOADTEST_SIGINT_RESET
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 # The pytest suite of the `pytest` and `all` presets (LOADTEST_SUITE: space-separated files to run instead).

@@ -6,7 +6,7 @@
     wait-health URL --pid P      poll /health until 200, the process dies, or --timeout
     info FILE KEY=VALUE...       merge fields into a JSON file (the run's run.json)
     run-dir LABEL                create this run's folder (results/<UTC stamp>_<LABEL>/), print it
-    exec -- CMD...               exec CMD in its own process group, SIGINT at default
+    exec [--same-group] -- CMD   exec CMD in its own process group (or this one), SIGINT at default
     tags                         print the Locust tags load_test.py defines (comma-separated)
     check-tags TAGS              0 when every tag exists, else one line listing the valid ones, 2
     accounts FILE                0 when FILE is a usable accounts file, else one line and 2
@@ -129,8 +129,9 @@ def make_run_dir(label: str) -> int:
     return 0
 
 
-def exec_command(command: Sequence[str]) -> int:
-    """Replace this process with ``command`` in a new process group, SIGINT/SIGTERM at default.
+def exec_command(command: Sequence[str], *, same_group: bool = False) -> int:
+    """Replace this process with ``command`` in a new process group (``same_group``: this one),
+    SIGINT/SIGTERM at default.
 
     Bash starts background jobs with SIGINT ignored; the runner forwards Ctrl-C itself, once.
     """
@@ -139,7 +140,8 @@ def exec_command(command: Sequence[str]) -> int:
     if not command:
         print("exec: no command", file=sys.stderr)
         return 2
-    os.setpgid(0, 0)
+    if not same_group:
+        os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
@@ -258,7 +260,9 @@ def parser() -> argparse.ArgumentParser:
     info.add_argument("file", type=Path)
     info.add_argument("pairs", nargs="*")
     sub.add_parser("run-dir").add_argument("label")
-    sub.add_parser("exec").add_argument("argv", nargs=argparse.REMAINDER)
+    run = sub.add_parser("exec")
+    run.add_argument("--same-group", action="store_true")
+    run.add_argument("argv", nargs=argparse.REMAINDER)
     sub.add_parser("tags")
     sub.add_parser("check-tags").add_argument("tags")
     sub.add_parser("accounts").add_argument("file")
@@ -332,7 +336,7 @@ def dispatch_loadkit(args: argparse.Namespace) -> int:
         return markdown_section(args.file, args.heading)
     if args.command == "verdicts":
         return record_verdicts(args.run)
-    return exec_command(args.argv)
+    return exec_command(args.argv, same_group=args.same_group)
 
 
 def dispatch_all_lines(args: argparse.Namespace) -> int:

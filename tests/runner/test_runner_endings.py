@@ -167,6 +167,23 @@ def test_second_ctrl_c_still_writes_run_json_and_report(tmp_path: Path) -> None:
     assert "0 of 1 (1 not run) scenarios passed" in out
 
 
+def test_ctrl_c_reaches_a_runner_started_with_sigint_ignored(tmp_path: Path) -> None:
+    """A runner started with SIGINT ignored (`./run_load_tests.sh pytest &` from a script): a
+    SIGINT to its process group still stops the load, the scenario writes its report, exit 130."""
+    suite = fake_suite(tmp_path, SLEEPY_SUITE)
+    ignoring = ("bash", "-c", 'trap "" INT; exec bash "$0" "$@"')  # SIGINT ignored, then the runner
+    with serve() as (url, _):
+        proc = _start(tmp_path, suite, url, *ignoring)
+        _wait_started(tmp_path, proc)
+        os.killpg(proc.pid, signal.SIGINT)
+        started = time.monotonic()
+        out, err = _finish(proc)
+    assert proc.returncode == 130 and time.monotonic() - started < 30, out + err
+    (run,) = run_folders(tmp_path)
+    assert json.loads((run / "sleepy.json").read_text())["interrupted"] is True
+    _consistent(run)
+
+
 def test_ctrl_c_under_timeout_leaves_the_report(tmp_path: Path) -> None:
     """`timeout 120 ./run_load_tests.sh`: a Ctrl-C reaches the runner twice (the terminal's and
     timeout's copy); it counts once, so the scenario writes its report and report.md is rendered."""
