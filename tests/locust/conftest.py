@@ -24,10 +24,8 @@ SEED_ACCOUNTS = 30
 RUN_TIMEOUT_S = 180
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess]:
-    """The reference backend, seeded, with cheap password hashing (bcrypt rounds 4)."""
-    folder = tmp_path_factory.mktemp("backend")
+def _seeded_backend(folder: Path, **settings: str) -> Iterator[BackendProcess]:
+    """A seeded reference backend in ``folder`` with cheap password hashing (bcrypt rounds 4)."""
     env = {
         "DATABASE_URL": f"sqlite:///{folder / 'therapybridge.db'}",
         "BCRYPT_ROUNDS": "4",
@@ -36,6 +34,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess
         # Every test run logs the same seed accounts in again: more than 5 runs a minute would
         # (rightly) be refused by the login limit, which is not what these tests are about.
         "RATE_LIMIT_LOGIN": "1000/minute",
+        **settings,
     }
     server = start_backend(env=env, log_path=folder / "backend.log")
     try:
@@ -45,23 +44,16 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess
 
 
 @pytest.fixture(scope="module")
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess]:
+    """The reference backend, seeded, with cheap password hashing (bcrypt rounds 4)."""
+    yield from _seeded_backend(tmp_path_factory.mktemp("backend"))
+
+
+@pytest.fixture(scope="module")
 def deployed_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess]:
     """The reference backend behaving like the deployed service (REFERENCE_BEHAVIOUR=deployed:
     no default limit, therapist_id required, ...), logins not limited for these tests."""
-    folder = tmp_path_factory.mktemp("deployed")
-    env = {
-        "REFERENCE_BEHAVIOUR": "deployed",
-        "DATABASE_URL": f"sqlite:///{folder / 'therapybridge.db'}",
-        "BCRYPT_ROUNDS": "4",
-        "SEED_ACCOUNTS": str(SEED_ACCOUNTS),
-        "UPLOAD_DIR": str(folder / "uploads"),
-        "RATE_LIMIT_LOGIN": "1000/minute",
-    }
-    server = start_backend(env=env, log_path=folder / "backend.log")
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _seeded_backend(tmp_path_factory.mktemp("deployed"), REFERENCE_BEHAVIOUR="deployed")
 
 
 def locust_env(run_dir: Path, **extra: str) -> dict[str, str]:
