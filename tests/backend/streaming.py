@@ -177,7 +177,15 @@ class RssSampler:
 
 
 def disk_used(folder: Path) -> int:
-    """Bytes of disk the files under ``folder`` occupy (allocated blocks, not apparent size)."""
+    """Bytes of disk the files under ``folder`` occupy (allocated blocks, not apparent size). A file
+    the server removes while it is being counted counts as none."""
     if not folder.exists():
         return 0
-    return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file():
+                total += path.stat().st_blocks * 512
+        except FileNotFoundError:  # removed between the listing and the stat: it holds no disk
+            continue
+    return total
