@@ -66,6 +66,10 @@ POOL_FIELDS = (
     ("samples", "samples"),
 )
 ERROR_SAMPLES_SHOWN = 5
+SPLIT_NOTE = (
+    "errors % counts every failed request, the rate-limit prober's findings (named as defects) "
+    "among them; service errors % leaves those out."
+)
 
 
 def verdict(report: Mapping[str, Any]) -> str:
@@ -75,14 +79,33 @@ def verdict(report: Mapping[str, Any]) -> str:
     return text + (" (interrupted)" if report.get("interrupted") else "")
 
 
+def _service_errors(report: Mapping[str, Any]) -> Any:
+    """The service's own error rate: the report's split when it has one (a Locust run whose
+    prober's findings are named as defects), else every failure."""
+    split = report.get("error_sources") or {}
+    if "service_error_rate_percent" in split:
+        return split["service_error_rate_percent"]
+    return report.get("error_rate_percent")
+
+
 def summary_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One row per scenario."""
+    """One row per scenario. When a report's failures include the rate-limit prober's findings,
+    a column gives the service's own error rate beside the rate of every failure."""
+    split = any((r.get("error_sources") or {}).get("prober_findings") for r in reports)
     headers = ["scenario", "tool", "result"] + [label for label, _ in SUMMARY_FIELDS]
     rows = [
         [r.get("test_name"), r.get("tool"), verdict(r)] + [r.get(key) for _, key in SUMMARY_FIELDS]
         for r in reports
     ]
-    return ["## Summary", ""] + table(headers, rows)
+    if split:
+        at = headers.index("errors %") + 1
+        headers.insert(at, "service errors %")
+        for row, report in zip(rows, reports, strict=True):
+            row.insert(at, _service_errors(report))
+    lines = ["## Summary", ""] + table(headers, rows)
+    if split:
+        lines += [SPLIT_NOTE, ""]
+    return lines
 
 
 def bottleneck_section(

@@ -80,3 +80,25 @@ def test_machine_table_keeps_the_backend_packages_apart(rendered, tmp_path: Path
     )
     machine = md.section(render.render(run_dir)[0].read_text(), "Machine")
     assert "The target was the bundled reference backend: fastapi " in machine
+
+
+def test_summary_gives_the_service_error_rate_beside_every_failure() -> None:
+    """A Locust report whose failures are mostly the prober's findings shows both rates in the
+    Summary, and a report without a split shows its own rate in both columns."""
+    split = {"failures": 765, "prober_findings": 760, "service_errors": 5,
+             "service_error_rate_percent": 0.5}  # fmt: skip
+    locust = {"test_name": "locust", "tool": "locust", "passed": False, "total_requests": 1000,
+              "error_rate_percent": 76.48, "error_sources": split}  # fmt: skip
+    pytest_run = {"test_name": "reads", "tool": "pytest", "passed": True, "error_rate_percent": 1.0}
+    lines = render.summary_section([locust, pytest_run])
+    headers = [c.strip() for c in lines[2].strip("|").split("|")]
+    at = headers.index("service errors %")
+    assert headers[at - 1] == "errors %"
+    rows = {
+        r.split("|")[1].strip(): [c.strip() for c in r.strip("|").split("|")] for r in lines[4:6]
+    }
+    assert rows["locust"][at - 1 : at + 1] == ["76.48", "0.50"]
+    assert rows["reads"][at - 1 : at + 1] == ["1.00", "1.00"]
+    assert any("leaves those out" in line for line in lines)
+    plain = render.summary_section([pytest_run])
+    assert "service errors %" not in plain[2]
