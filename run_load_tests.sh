@@ -88,6 +88,8 @@ else
     BOLD="" RED="" GREEN="" YELLOW="" RESET=""
 fi
 stage() { printf '%s==> %s%s\n' "$BOLD" "$*" "$RESET"; }
+# The terminal's stderr, kept: a signal's line reaches it while a scenario's output goes to its log.
+exec {TERMINAL}>&2
 warn() { printf '%swarning: %s%s\n' "$YELLOW" "$*" "$RESET" >&2; }
 INTERRUPTED=0
 fail_quietly() { # fail_quietly CODE: exit after a child already said why (130 once interrupted)
@@ -283,7 +285,7 @@ start_backend() {
     private_file "$RUN/server.log"
     # SIGHUP ignored: a closed terminal ends the run (its reports written), not the target under it
     (trap '' HUP && exec env "${settings[@]}" "$PY" -m reference_backend --host 127.0.0.1 \
-        --port "$port") >"$RUN/server.log" 2>&1 </dev/null &
+        --port "$port") >"$RUN/server.log" 2>&1 </dev/null {TERMINAL}>&- &
     SERVER_PID=$!
     local described="SQLite file $RUN/therapybridge.db (fresh)"
     [[ -z "${LOADTEST_DATABASE_URL:-}" ]] || described="${database%%:*} database from LOADTEST_DATABASE_URL"
@@ -328,18 +330,18 @@ on_interrupt() { # on_interrupt SIGNAL; every path returns 0: under set -e a fai
     [[ -n "$ENDED" ]] || ENDED="SIG$signal"
     if [[ "$ENDING" == 1 ]]; then # the load is over: let report.md and run.json be finished
         INTERRUPTED=1
-        printf '\n%s%s: finishing report.md and run.json, then exit 130%s\n' "$YELLOW" "$(ended_word)" "$RESET" >&2
+        printf '\n%s%s: finishing report.md and run.json, then exit 130%s\n' "$YELLOW" "$(ended_word)" "$RESET" >&"$TERMINAL" || true
         return 0
     fi
     if [[ "$INTERRUPTED" == 1 && -n "$CHILD" ]]; then
         printf '\n%ssecond interrupt: stopping the load now; the report is still written%s\n' \
-            "$YELLOW" "$RESET" >&2
+            "$YELLOW" "$RESET" >&"$TERMINAL" || true
         kill -TERM -- "-$CHILD" 2>/dev/null || kill -TERM "$CHILD" 2>/dev/null || true # 2nd: stop now
         return 0
     fi
     INTERRUPTED=1
     [[ -n "$CHILD" ]] || return 0
-    printf '\n%s%s: stopping the load, waiting for its report%s\n' "$YELLOW" "$(ended_word)" "$RESET" >&2
+    printf '\n%s%s: stopping the load, waiting for its report%s\n' "$YELLOW" "$(ended_word)" "$RESET" >&"$TERMINAL" || true
     kill "-$signal" -- "-$CHILD" 2>/dev/null || kill "-$signal" "$CHILD" 2>/dev/null || true
 }
 # shellcheck disable=SC2317  # invoked by trap
@@ -352,10 +354,11 @@ ended_word() { # how the run is ending, for the terminal
 }
 # shellcheck disable=SC2317  # invoked by trap
 detach_terminal() { # the terminal is gone: our output goes to the run folder's log from now on
-    [[ -n "$RUN" && -d "$RUN" ]] || { exec >/dev/null 2>&1; return 0; }
+    [[ -n "$RUN" && -d "$RUN" ]] || { exec >/dev/null 2>&1 {TERMINAL}>&- {TERMINAL}>&2; return 0; }
     mkdir -p "$RUN/logs" 2>/dev/null || true
     private_file "$RUN/logs/runner.log"
     exec >>"$RUN/logs/runner.log" 2>&1 || exec >/dev/null 2>&1
+    exec {TERMINAL}>&- {TERMINAL}>&2 # the signal lines too
 }
 # A redirection around run_child is undone when it returns: detach again after a hang-up there.
 after_child() { [[ "$HUNG_UP" == 0 ]] || detach_terminal; }
@@ -375,7 +378,7 @@ trap 'on_interrupt HUP' HUP
 trap cleanup EXIT
 
 run_child() { # run_child CMD...: returns the command's exit code; waits through an interrupt
-    "$PY" "$HELPER" exec -- "$@" </dev/null &
+    "$PY" "$HELPER" exec -- "$@" </dev/null {TERMINAL}>&- &
     CHILD=$!
     local rc=0
     wait "$CHILD" || rc=$?

@@ -93,13 +93,15 @@ def test_all_lists_a_scenario_that_never_started(tmp_path: Path) -> None:
     assert (run / "logs" / "scenario-2.log").is_file()
 
 
-def _start(tmp_path: Path, suite: Path, url: str, *wrap: str, name: str = "") -> subprocess.Popen:
+def _start(
+    tmp_path: Path, suite: Path, url: str, *wrap: str, name: str = "", preset: str = "pytest"
+) -> subprocess.Popen:
     return subprocess.Popen(
         [
             *wrap,
             *(["bash"] if not wrap or wrap[0] != "bash" else []),
             str(RUNNER),
-            "pytest",
+            preset,
             "--host",
             url,
         ],
@@ -165,6 +167,22 @@ def test_second_ctrl_c_still_writes_run_json_and_report(tmp_path: Path) -> None:
         and f"`sleepy` not run: exit {entry['exit_code']}" in report
     )
     assert "0 of 1 (1 not run) scenarios passed" in out
+
+
+def test_ctrl_c_during_all_says_so_on_the_terminal(tmp_path: Path) -> None:
+    """`all` sends each scenario's output to its log; the interrupt's line goes to the terminal
+    (the runner's stderr), not into that log."""
+    suite = fake_suite(tmp_path, SLEEPY_SUITE)
+    with serve() as (url, _):
+        proc = _start(tmp_path, suite, url, preset="all")
+        _wait_started(tmp_path, proc)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = _finish(proc)
+    assert proc.returncode == 130, out + err
+    assert "interrupted: stopping the load, waiting for its report" in err, out + err
+    (run,) = run_folders(tmp_path)
+    assert "stopping the load" not in (run / "logs" / "scenario-1.log").read_text()
+    _consistent(run)
 
 
 def test_ctrl_c_reaches_a_runner_started_with_sigint_ignored(tmp_path: Path) -> None:
