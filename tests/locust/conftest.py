@@ -64,6 +64,21 @@ def locust_env(run_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def stack_of(pid: int) -> str:
+    """Every thread's stack of a live process (py-spy dump), for a test whose child hung."""
+    from loadkit.watch.server_profile import py_spy
+
+    binary = py_spy()
+    if binary is None:
+        return "(py-spy not installed: no stack)"
+    try:
+        done = subprocess.run([binary, "dump", "--pid", str(pid)], capture_output=True,
+                              text=True, timeout=30)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return "(py-spy dump did not answer in 30 s)"
+    return (done.stdout + done.stderr)[-6000:]
+
+
 def locust_command(host: str, *args: str) -> list[str]:
     """A locust command line against ``host`` (the repository's locust.conf applies, as for
     users)."""

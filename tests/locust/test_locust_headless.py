@@ -17,6 +17,7 @@ from tests.locust.conftest import (
     locust_env,
     read_json,
     run_locust,
+    stack_of,
 )
 
 pytestmark = pytest.mark.slow  # each runs Locust for 5-15 s
@@ -113,6 +114,7 @@ def test_sigint_mid_run_leaves_whole_interrupted_report(backend, tmp_path: Path)
         locust_command(backend.url, "--headless", "-u", "6", "-r", "6", "-t", "120s"),
         cwd=REPO,
         env=locust_env(tmp_path),
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -120,7 +122,10 @@ def test_sigint_mid_run_leaves_whole_interrupted_report(backend, tmp_path: Path)
     try:
         time.sleep(8)  # let the run send requests
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # once in CI under xdist: say where it hung
+            pytest.fail(f"Locust still running 60 s after SIGINT; its stack:\n{stack_of(proc.pid)}")
     finally:
         if proc.poll() is None:
             proc.kill()
