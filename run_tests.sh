@@ -13,7 +13,7 @@ source scripts/ensure_venv.sh
 source scripts/services.sh
 
 usage() {
-  echo "usage: ./run_tests.sh [pytest args for the tests stage]   (env: REQUIRE_SERVICES=1, STAGES='lint tests load')"
+  echo "usage: ./run_tests.sh [pytest args for the tests stage]   (env: REQUIRE_SERVICES=1, STAGES='lint tests load', TEST_WORKERS=2)"
 }
 
 FAILED=()
@@ -84,11 +84,19 @@ services_start
 trap finish EXIT
 trap 'exit 130' INT TERM
 
+# Most of the tests stage waits (servers, runs of a fixed length): two xdist workers, each file whole
+# on one worker (module fixtures start once), the longest files first (tests/conftest.py).
+# TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS=${TEST_WORKERS:-2}
+[[ "$TEST_WORKERS" =~ ^[0-9]+$ ]] || { echo "TEST_WORKERS must be a whole number (0: no xdist)" >&2; exit 2; }
+PARALLEL=()
+[[ "$TEST_WORKERS" == 0 ]] || PARALLEL=(-n "$TEST_WORKERS" --dist loadfile --no-loadscope-reorder)
+
 STAGES=${STAGES:-lint tests load}
 for s in $STAGES; do
   case "$s" in
     lint) stage lint lint ;;
-    tests) stage tests "$PY" -m pytest -m '' -p no:cacheprovider -rs --durations=20 tests "$@" ;;
+    tests) stage tests "$PY" -m pytest -m '' -p no:cacheprovider -rs --durations=20 "${PARALLEL[@]}" tests "$@" ;;
     load)
       LOAD_RUN_DIR=$("$PY" scripts/runner_helper.py run-dir tests-load) || exit 2
       stage load load_suite
