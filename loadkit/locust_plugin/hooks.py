@@ -26,6 +26,7 @@ from loadkit.locust_plugin.options import (
     usage_error,
     warn_open_web_ui,
 )
+from loadkit.locust_plugin.refusals import NO_ACCOUNT_MESSAGE, WorkersWithoutAccounts
 from loadkit.locust_plugin.run import LocustRun
 from loadkit.locust_plugin.run_report import final_csv, report_name, run_parameters, write_report
 from loadkit.locust_plugin.state import DATA_KEY, EXIT_FAILED, STATE, WORKER_REPORT_WAIT_S, logger
@@ -82,6 +83,8 @@ def on_init(environment: object, runner: object, web_ui: object = None, **_kw: o
     set_timeouts(environment, options)
     if is_worker:
         return
+    if isinstance(runner, MasterRunner):
+        runner.register_message(NO_ACCOUNT_MESSAGE, WorkersWithoutAccounts().heard)
     prune_user_classes(environment, options)
     warn_open_web_ui(options)
     progress.install(getattr(options, "progress_every", 0.0))

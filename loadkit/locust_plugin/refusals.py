@@ -11,7 +11,8 @@ deployment that allows 5 logins a minute); or when every account of one kind (ge
 was refused and still none logged in ``EXHAUSTED_WAIT_S`` later. Stopping writes one line naming
 the accounts and the status, sets exit code 2 (`state.EXIT_USAGE`, kept over the report's verdict)
 and quits the runner; the report of what was sent is still written. A Locust worker stops its own
-users only: the exit code is its master's.
+users and tells its master (`NO_ACCOUNT_MESSAGE`); the master says which worker stopped, and stops
+the run the same way, exit 2, once every worker has said so (`WorkersWithoutAccounts`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from loadkit.locust_plugin.state import EXIT_USAGE, STATE, logger
 REFUSED_BEFORE_ONE_WORKS = 5
 QUIT_DELAY_S = 0.2
 EXHAUSTED_WAIT_S = 5.0
+NO_ACCOUNT_MESSAGE = "loadtest_no_account"  # worker -> master: {"line": the worker's stop line}
 
 
 class Refusals:
@@ -101,14 +103,35 @@ class Refusals:
 
 
 def stop_run(line: str) -> None:
-    """Stop the run now with ``line`` on stderr and exit code 2 (a worker: its users only);
-    once."""
+    """Stop the run now with ``line`` on stderr and exit code 2 (a worker: its users, and it tells
+    its master); once."""
     if STATE.forced_exit is not None:
         return
     sys.stderr.write(f"load_test: {line}\n")
     STATE.forced_exit = EXIT_USAGE
     environment = STATE.environment
-    if environment is None or isinstance(environment.runner, WorkerRunner):
+    if environment is None:
+        return
+    if isinstance(environment.runner, WorkerRunner):
+        environment.runner.send_message(NO_ACCOUNT_MESSAGE, {"line": line})
         return
     environment.process_exit_code = EXIT_USAGE
     gevent.spawn_later(QUIT_DELAY_S, environment.runner.quit)  # after the users' StopUser
+
+
+class WorkersWithoutAccounts:
+    """Master: the workers that stopped for want of a usable account, each with its line."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, str] = {}
+
+    def heard(self, environment: object, msg: object, **_kw: object) -> None:
+        """A worker stopped its users: one warning line; the last of them stops the run."""
+        line = str((msg.data or {}).get("line", "no usable account"))
+        self.lines[msg.node_id] = line
+        workers = max(environment.runner.worker_count, len(self.lines))
+        if len(self.lines) >= workers:
+            stop_run(f"no worker has a usable account ({len(self.lines)} of {workers}): {line}")
+        else:
+            logger.warning("worker %s stopped its users (%d of %d workers): %s", msg.node_id,
+                           len(self.lines), workers, line)  # fmt: skip

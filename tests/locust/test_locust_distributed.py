@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,25 @@ def test_two_worker_processes_merge_into_one_report(backend, tmp_path: Path) -> 
     personas = report["personas"]  # shipped in the workers' deltas, merged on the master
     assert sum(p["requests"] for p in personas.values()) == report["total_requests"], personas
     assert "RealisticTherapist" in personas
+
+
+def test_workers_without_a_usable_account_stop_the_master_with_exit_2(backend, tmp_path) -> None:
+    """Every account has a wrong password, two worker processes: each worker stops its users and
+    tells the master, which stops the run at once (not after its 40 s) with exit 2 and one line;
+    the report of what was sent is written."""
+    accounts = tmp_path / "accounts.json"
+    emails = [f"loadtest-{i:03d}@example.com" for i in range(1, 7)]
+    accounts.write_text(json.dumps([{"email": e, "password": "Wrong@Password1"} for e in emails]))
+    port = str(free_port())
+    started = time.monotonic()
+    done = run_locust(
+        backend.url, tmp_path, "--headless", "-u", "4", "-r", "4", "-t", "40s",
+        "--processes", "2", "--master-bind-port", port, "--master-port", port,
+        "--accounts", str(accounts),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert time.monotonic() - started < 30, done.stderr[-3000:]
+    assert "load_test: no worker has a usable account (2 of 2)" in done.stderr, done.stderr[-3000:]
+    assert "HTTP 401" in done.stderr and "Traceback" not in done.stderr
+    report = read_json(tmp_path / "locust_all.json")
+    assert report["endpoints"]["POST /api/v1/login"]["failures"] >= 2
