@@ -258,11 +258,13 @@ class DefectProber(ApiUser):
 
     opt_in_tag = "probes"  # spends limits on purpose: runs only with --tags probes or when named
     fixed_count = 1
-    ROUND = ("auth_probes", "upload_trust", "access_control", "login_limit")
+    # The auth probes (a login of their own) once, after the other logins of the first seconds.
+    FIRST = ("upload_trust", "access_control", "auth_probes", "login_limit")
+    LATER = ("upload_trust", "access_control", "login_limit")
 
     def wait_time(self) -> float:
         """The first round back to back (a short run sees every probe), then one every 5 s."""
-        return 0.1 if self.turn < len(self.ROUND) else 5.0
+        return 0.1 if self.turn < len(self.FIRST) else 5.0
 
     def on_start(self) -> None:
         super().on_start()
@@ -275,9 +277,8 @@ class DefectProber(ApiUser):
     @task
     def probe(self) -> None:
         """The next probe of the round; the auth probes (they spend a login) only in the first."""
-        later = self.ROUND[1:]
-        first = self.turn < len(self.ROUND)
-        name = self.ROUND[self.turn] if first else later[(self.turn - 1) % len(later)]
+        first = self.turn < len(self.FIRST)
+        name = self.FIRST[self.turn] if first else self.LATER[self.turn % len(self.LATER)]
         self.turn += 1
         getattr(self, name)()
 
