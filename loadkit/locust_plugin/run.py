@@ -24,6 +24,7 @@ from loadkit.measure.upload_figures import UploadFigures
 from loadkit.report.schema import build_report
 from loadkit.report.writer import write_report
 from loadkit.verdicts import cost, locust_verdict
+from loadkit.verdicts.defect_tally import DefectTally
 from loadkit.verdicts.prober_tally import ProberTally
 from loadkit.verdicts.slo import Profile
 from loadkit.watch import canary
@@ -84,6 +85,7 @@ class LocustRun:
     canary_base: str | None = None
     uploads: UploadFigures = field(default_factory=UploadFigures)
     prober: ProberTally = field(default_factory=ProberTally)  # the rate-limit prober's answers
+    defect_prober: DefectTally = field(default_factory=DefectTally)  # DefectProber's findings
 
     def begin(self, *, monitors: tuple[ServerMonitor, PoolMonitor | None] | None = None) -> None:
         """A test starts: fresh recorder, CPU window, and (master/local) monitors and live
@@ -95,6 +97,7 @@ class LocustRun:
         self.recorder = RunRecorder(warmup_s=self.warmup_s, max_points=self.max_points)
         self.recorder.start(self.started_at)
         self.uploads, self.prober = UploadFigures(), ProberTally()
+        self.defect_prober = DefectTally()
         self.worker_cpu, self.finalized = {}, False
         self.own_cpu.start()
         self.live.clear()
@@ -141,6 +144,8 @@ class LocustRun:
         uploads = self.uploads.block()
         if uploads is not None:
             extra["uploads"] = uploads
+        if self.defect_prober.notes:  # what DefectProber could not judge (a spent limit)
+            extra["defect_prober"] = {"not_judged": list(self.defect_prober.notes)}
         if self.uploads.followed.count:
             extra["transactions"] = self.uploads.followed.block(mix.PROCESSING_POLL_S)
         if self.live_canary is not None:
@@ -173,14 +178,17 @@ class LocustRun:
         self.recorder.start(delta.t0)
         uploads, self.uploads = self.uploads, UploadFigures()
         prober, self.prober = self.prober, ProberTally()
+        found, self.defect_prober = self.defect_prober, DefectTally()
         return {"recorder": delta.to_dict(), "cpu": self.own_cpu.percent(),
-                "uploads": uploads.to_dict(), "prober": prober.to_dict()}  # fmt: skip
+                "uploads": uploads.to_dict(), "prober": prober.to_dict(),
+                "defect_prober": found.to_dict()}  # fmt: skip
 
     def merge_delta(self, client_id: str, data: dict) -> None:
         """Merge a worker's delta into the aggregate (master)."""
         self.recorder.merge(RunRecorder.from_dict(data["recorder"]))
         self.uploads.merge(UploadFigures.from_dict(data.get("uploads") or {}))
         self.prober.merge(ProberTally.from_dict(data.get("prober") or {}))
+        self.defect_prober.merge(DefectTally.from_dict(data.get("defect_prober") or {}))
         if data.get("cpu") is not None:
             self.worker_cpu[client_id] = data["cpu"]
 
@@ -189,10 +197,16 @@ class LocustRun:
         known = [c for c in (self.own_cpu.percent(), *self.worker_cpu.values()) if c is not None]
         return max(known) if known else None
 
+    def findings(self) -> tuple[list[dict], int]:
+        """(defect records, failures they explain) of both probers: rate-limit and defect."""
+        found, explained = self.prober.findings()
+        more, also = self.defect_prober.findings()
+        return [*found, *more], explained + also
+
     def thresholds(self) -> tuple[list[dict], list[str]]:
         """The threshold rows on the figures so far (the live web UI; the report judges its own
         summary in `report`)."""
-        found, explained = self.prober.findings()
+        found, explained = self.findings()
         cpu = self.generator_cpu_percent()
         rows, skipped = locust_verdict.thresholds(self.profile, self.recorder, cpu, explained)
         return [*rows, locust_verdict.defects_row(found)], skipped
@@ -239,7 +253,7 @@ class LocustRun:
         duration = max(0.0, end - started)
         summary = self.recorder.summary(duration_s=duration)  # once: the report's, the cost's
         cpu = self.generator_cpu_percent()  # once: the threshold row's and the resources'
-        found, explained = self.prober.findings()
+        found, explained = self.findings()
         rows, skipped = locust_verdict.thresholds(self.profile, summary, cpu, explained)
         found = [*extra.get("defects", []), *found]
         rows.append(locust_verdict.defects_row(found))

@@ -15,13 +15,12 @@ import time
 
 from loadkit.contract import api
 from loadkit.probes import access_probes as ap
-from loadkit.probes import driver, probe_requests
-from loadkit.suite.harness import UPLOAD, Ctx
+from loadkit.probes import auth_findings, driver, probe_requests
+from loadkit.suite.harness import Ctx
 from loadkit.suite.outcome import Outcome
 from loadkit.verdicts import defects, slo
 from loadkit.watch.loopback import is_loopback
 
-LOGIN = api.endpoint("POST", api.LOGIN)
 PATIENT = api.endpoint("GET", api.PATIENT)
 MAX_WAIT_S = 120.0
 
@@ -44,19 +43,19 @@ async def _send(ctx: Ctx, outcome: Outcome, p: probe_requests.ProbeRequest, judg
     return await driver.send(ctx.auth.client, outcome.recorder, p, judge=judge, **kw)
 
 
-def _name(outcome: Outcome, id_: str, route: str, message: str, **evidence: object) -> dict:
-    outcome.problems.append(message)
-    defects.add(outcome.defects, id_, route, message, **evidence)
-    return {"defect": id_, **evidence}
+def _name(outcome: Outcome, found: auth_findings.Finding) -> dict:
+    outcome.problems.append(found.message)
+    defects.add(outcome.defects, found.id, found.route, found.message, **found.evidence)
+    return {"defect": found.id, **found.evidence}
 
 
 async def _missing_auth(ctx: Ctx, outcome: Outcome) -> dict:
     """GET /api/v1/me with no Authorization header: 401 (the deployed service says 403)."""
     p = ap.me_request({}, f"GET {api.ME} with no Authorization header")
     reply = await _send(ctx, outcome, p, judge=lambda s, b: ap.judge_missing_auth(s))
-    message = ap.judge_missing_auth(reply.status)
-    if message and reply.status == 403:
-        return _name(outcome, "missing-auth-403", ap.ME, message, status=403)
+    found, message = auth_findings.missing_auth(reply.status)
+    if found:
+        return _name(outcome, found)
     if message:
         outcome.problems.append(message)
     return {"status": reply.status}
@@ -71,18 +70,13 @@ async def _credit(ctx: Ctx, outcome: Outcome, owner: api.Account, uploads: list)
     not_sent = None
     if not uploads:  # the access probe's uploads were refused or left out: one of the owner's
         uploads, not_sent = await _own_upload(ctx, outcome, owner)
-    judged = [(ap.judge_credit(r.body, owner_id), ap.therapist_of(r.body)) for r in uploads]
-    direct = [(m, t) for m, t in judged if m]
-    listed, checked = await _listed_miscredit(ctx, outcome, await ctx.auth.headers(owner))
-    if not (uploads or checked):
+    judged, owners = await _listed_sessions(ctx, outcome, await ctx.auth.headers(owner))
+    if not (uploads or judged):
         return {"skipped": f"{not_sent}; no session listed: nothing to judge"}
-    if not (direct or listed):
-        return {"accepted": len(uploads), "sessions_checked": checked}
-    message = direct[0][0] if direct else _listed_message(*listed[0])
-    credited = sorted({str(t) for _, t in direct + listed})
-    return _name(outcome, "upload-credited-to-another", UPLOAD, message, accepted=len(uploads),
-                 sessions_checked=checked, credited=credited, sessions=[s for s, _ in listed][:3],
-                 owner=owner_id)  # fmt: skip
+    found = auth_findings.credit([r.body for r in uploads], judged, owners, owner_id)
+    if found is None:
+        return {"accepted": len(uploads), "sessions_checked": len(judged)}
+    return _name(outcome, found)
 
 
 async def _own_upload(ctx: Ctx, outcome: Outcome, owner: api.Account) -> tuple[list, str | None]:
@@ -98,13 +92,6 @@ async def _own_upload(ctx: Ctx, outcome: Outcome, owner: api.Account) -> tuple[l
     return [reply], None
 
 
-def _listed_message(session: str, therapist: str) -> str:
-    return (
-        f"auth defect: session {session} is credited to therapist {therapist}, not to its "
-        "patient's therapist"
-    )
-
-
 async def _patient_therapist(ctx: Ctx, outcome: Outcome, patient: str, headers: dict):
     """The therapist_id of a patient as GET /api/patients/{id} answers it (None: unreadable)."""
     path = api.path(api.PATIENT, id=patient)
@@ -114,8 +101,8 @@ async def _patient_therapist(ctx: Ctx, outcome: Outcome, patient: str, headers: 
     return ap.therapist_of(reply.body) if reply.status == 200 else None
 
 
-async def _listed_miscredit(ctx: Ctx, outcome: Outcome, headers: dict) -> tuple[list, int]:
-    """(miscredited (session, therapist) pairs, sessions checked) of the newest 50 listed."""
+async def _listed_sessions(ctx: Ctx, outcome: Outcome, headers: dict) -> tuple[list, dict]:
+    """(the newest 50 listed sessions whose patient's therapist is known, patient -> therapist)."""
     kw = {"timeout_s": ctx.target.timeout_s}
     path = f"{api.SESSIONS}?limit=50"
     rows = await driver.get_json(ctx.auth.client, outcome.recorder, path, headers, **kw)
@@ -123,8 +110,7 @@ async def _listed_miscredit(ctx: Ctx, outcome: Outcome, headers: dict) -> tuple[
     for patient in ap.patients_of(rows):
         if therapist := await _patient_therapist(ctx, outcome, patient, headers):
             owners[patient] = therapist
-    judged = [r for r in rows or [] if isinstance(r, dict) and str(r.get("patient_id")) in owners]
-    return ap.miscredited(judged, owners), len(judged)
+    return auth_findings.judged_sessions(rows, owners), owners
 
 
 async def _after_logout(ctx: Ctx, outcome: Outcome, account: api.Account) -> dict:
@@ -140,9 +126,9 @@ async def _after_logout(ctx: Ctx, outcome: Outcome, account: api.Account) -> dic
     headers = api.auth_headers(token.access_token)
     p = ap.me_request(headers, f"GET {api.ME} with a logged-out access token")
     after = await _send(ctx, outcome, p, judge=lambda s, b: ap.judge_after_logout(s))
-    message = ap.judge_after_logout(after.status)
-    if message and after.status == 200:
-        return _name(outcome, "token-valid-after-logout", ap.ME, message, status=200)
+    found, message = auth_findings.after_logout(after.status)
+    if found:
+        return _name(outcome, found)
     outcome.problems += [message] if message else []
     return {"status": after.status}
 
@@ -180,8 +166,7 @@ async def _forwarded_for(ctx: Ctx, outcome: Outcome) -> dict:
         return {"skipped": f"{said} ({budget.rate.count}), so X-Forwarded-For was not judged"}
     reply = await _send(ctx, outcome, ap.forwarded_login(email), lambda s, b: ap.judge_forwarded(s))
     budget.note_sent(sent + 1)
-    message = ap.judge_forwarded(reply.status)
-    if message:
-        return _name(outcome, "forwarded-for-trusted", LOGIN, message,
-                     status=reply.status, logins_to_limit=sent)  # fmt: skip
+    found = auth_findings.forwarded(reply.status, sent)
+    if found:
+        return _name(outcome, found)
     return {"status": reply.status, "logins_to_limit": sent}

@@ -7,12 +7,12 @@ Pure functions, no Locust import. Figures:
   requests), with the endpoint named in the row;
 - ``upload_response_time_p95_ms``: p95 of POST /api/sessions/upload;
 - ``error_rate_percent``: the service's errors, i.e. failed requests of every persona, less the
-  rate-limit prober's failures that a defect it named explains (`service_error_rate`; the
-  report's own ``error_rate_percent`` field counts every failure, and ``error_sources`` splits
-  the two);
+  probers' failures (rate-limit and defect prober) that a defect they named explains
+  (`service_error_rate`; the report's own ``error_rate_percent`` field counts every failure,
+  and ``error_sources`` splits the two);
 - ``generator_cpu_percent`` (the busiest load-generator process);
 - ``failed_logins``: at most 0; a persona that cannot log in did not test what it should have;
-- ``defects``: at most 0 defect records (the rate-limit prober's, the logins' limiter ones).
+- ``defects``: at most 0 defect records (the probers', the logins' limiter ones).
 A limit whose figure does not apply to this run (no upload was made, say) is skipped and listed as
 such, never passed silently. Each row says in ``measured`` which figure, of which requests, it is.
 """
@@ -33,7 +33,7 @@ PROBER_ENDPOINT = f"{PROBE_PREFIX}{endpoint('GET', SESSIONS)}"  # the rate-limit
 MEASURED = {
     "upload_response_time_p95_ms": f"p95 of {UPLOAD_ENDPOINT}",
     "error_rate_percent": "the service's errors: failed / all requests of every persona, less the "
-    "rate-limit prober's findings named as defects",
+    "probers' findings named as defects",
     "generator_cpu_percent": "CPU of the busiest load-generator process",
 }
 
@@ -66,11 +66,13 @@ def worst_read_p95(summary: dict) -> tuple[str | None, float | None]:
 
 
 def _split(summary: dict, explained: int) -> tuple[int, int]:
-    """(failures, of them the prober's findings): ``explained`` bounded by the failures of the
-    prober's endpoint (its tally also counts the warm-up, which the recorder leaves out)."""
+    """(failures, of them the probers' findings): ``explained`` bounded by the failures of the
+    probers' ``probe ...`` endpoints (their tallies also count the warm-up, which the recorder
+    leaves out)."""
     endpoints = summary["endpoints"]
     failed = sum(item.get("failures", 0) for item in endpoints.values())
-    return failed, min(explained, (endpoints.get(PROBER_ENDPOINT) or {}).get("failures", 0))
+    probes = [item for name, item in endpoints.items() if name.startswith(PROBE_PREFIX)]
+    return failed, min(explained, sum(item.get("failures", 0) for item in probes))
 
 
 def service_error_rate(summary: dict, explained: int = 0) -> float | None:
@@ -134,7 +136,7 @@ def thresholds(
 ) -> tuple[list[dict], list[str]]:
     """(threshold rows, skipped limits with the reason) judged on ``source``: the report's own
     summary (`RunRecorder.summary`), or a recorder to summarise now (the live web UI);
-    ``explained``: the rate-limit prober's failures its named defects explain."""
+    ``explained``: the probers' failures their named defects explain."""
     summary = figures_now(source) if isinstance(source, RunRecorder) else source
     try:
         limits = profile.limits(THRESHOLD_GROUP)
