@@ -164,14 +164,14 @@ def summary_line(report: dict) -> str:
 
 
 def _split_text(report: dict) -> str:
-    """Which failures are the rate-limit prober's findings and which the service's own errors
-    ("" when the prober found nothing)."""
+    """Which failures are the probers' findings (the rate-limit prober's and DefectProber's) and
+    which the service's own errors ("" when the probers found nothing)."""
     split = report.get("error_sources") or {}
     if not split.get("prober_findings"):
         return ""
     return (
-        f" ({split['prober_findings']} of {split['failures']} failures are the rate-limit "
-        f"prober's findings, named as defects; the service's own errors: "
+        f" ({split['prober_findings']} of {split['failures']} failures are the probers' "
+        f"findings, named as defects; the service's own errors: "
         f"{split['service_errors']}, {split['service_error_rate_percent'] or 0:.2f}%)"
     )
 

@@ -67,7 +67,7 @@ POOL_FIELDS = (
 )
 ERROR_SAMPLES_SHOWN = 5
 SPLIT_NOTE = (
-    "errors % counts every failed request, the rate-limit prober's findings (named as defects) "
+    "errors % counts every failed request, the probers' findings (named as defects) "
     "among them; service errors % leaves those out."
 )
 
@@ -89,7 +89,7 @@ def _service_errors(report: Mapping[str, Any]) -> Any:
 
 
 def summary_section(reports: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One row per scenario. When a report's failures include the rate-limit prober's findings,
+    """One row per scenario. When a report's failures include the probers' findings,
     a column gives the service's own error rate beside the rate of every failure."""
     split = any((r.get("error_sources") or {}).get("prober_findings") for r in reports)
     headers = ["scenario", "tool", "result"] + [label for label, _ in SUMMARY_FIELDS]

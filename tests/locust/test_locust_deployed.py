@@ -43,7 +43,7 @@ def test_prober_names_default_limit_missing_and_splits_the_failures(
     assert rows["defects"]["passed"] is False
     assert report["verdict"] == "failed" and "default-limit-missing" in report["reason"]
     assert "defects: default-limit-missing" in done.stderr
-    assert f"{probe['failures']} of {probe['failures']} failures are the rate-limit" in done.stderr
+    assert f"{probe['failures']} of {probe['failures']} failures are the probers'" in done.stderr
 
 
 @pytest.mark.parametrize("which", ["deployed_backend", "backend"])
