@@ -1,8 +1,9 @@
 """The Locust tags the locustfile defines, read from its source (so help and checks never drift).
 
-``known_tags()`` parses ``load_test.py`` (no import: Locust and gevent stay unloaded) and returns
-every string given to ``@tag(...)``; ``unknown_tags_problem`` gives the one line a runner prints
-for a tag nobody defines, listing the valid ones.
+``known_tags()`` parses ``load_test.py`` and the project modules it imports from (a persona may
+live in one: `locust_plugin.defect_prober`), with no import (Locust and gevent stay unloaded),
+and returns every string given to ``@tag(...)``; ``unknown_tags_problem`` gives the one line a
+runner prints for a tag nobody defines, listing the valid ones.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-LOCUSTFILE = Path(__file__).resolve().parents[2] / "load_test.py"
+REPO = Path(__file__).resolve().parents[2]
+LOCUSTFILE = REPO / "load_test.py"
 
 
 def known_tags(locustfile: Path = LOCUSTFILE) -> list[str]:
-    """Every tag in ``@tag("a", "b")`` decorators of the locustfile, sorted, each once."""
-    tree = ast.parse(Path(locustfile).read_text(encoding="utf-8"), filename=str(locustfile))
+    """Every tag in ``@tag("a", "b")`` decorators of the locustfile and of the ``loadkit``
+    modules it imports from, sorted, each once."""
+    tree = _parse(Path(locustfile))
+    trees = [tree] + [_parse(path) for path in _project_imports(tree)]
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in (n for t in trees for n in ast.walk(t)):
         if isinstance(node, ast.Call) and _is_tag(node.func):
             found.update(
                 arg.value
@@ -26,6 +30,22 @@ def known_tags(locustfile: Path = LOCUSTFILE) -> list[str]:
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
             )
     return sorted(found)
+
+
+def _parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def _project_imports(tree: ast.Module) -> list[Path]:
+    """The files of the ``loadkit`` modules a ``from loadkit... import`` line names."""
+    paths = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("loadkit"):
+            base = REPO / node.module.replace(".", "/")
+            candidates = [base.with_suffix(".py")]
+            candidates += [base / f"{alias.name}.py" for alias in node.names]
+            paths += [path for path in candidates if path.is_file()]
+    return sorted(set(paths))
 
 
 def split_tags(text: str) -> list[str]:

@@ -14,6 +14,13 @@ def test_real_locustfile_tags_use_underscores() -> None:
     assert not [t for t in known if "-" in t]
 
 
+def test_a_persona_imported_from_loadkit_brings_its_tags() -> None:
+    """DefectProber lives in loadkit/locust_plugin/defect_prober.py: its ``probes`` tag is known
+    because load_test.py imports it, and the runner accepts ``--tags probes``."""
+    assert "probes" in tags.known_tags()
+    assert tags.unknown_tags_problem(["probes", "realistic"], tags.known_tags()) is None
+
+
 def test_tags_are_read_from_any_decorator_form(tmp_path: Path) -> None:
     """@tag and @locust.tag with several names are all found, each once, sorted."""
     file = tmp_path / "lf.py"
