@@ -86,6 +86,9 @@ def test_client_streams_a_large_upload(backend_factory) -> None:
     assert (status, sent) == (200, len(body))
 
 
+ATTEMPTS_413 = 20  # each about 40 ms; the first that reads the 413 ends the loop
+
+
 def test_client_stops_sending_when_refused_mid_body(backend_factory) -> None:
     """Past a lowered MAX_UPLOAD_BYTES the server answers 413 (on the declared length) while the
     body streams; the client stops sending, well short of the body's length, and counts only the
@@ -95,12 +98,14 @@ def test_client_stops_sending_when_refused_mid_body(backend_factory) -> None:
     with a reset that discards the 413 before the client reads it (status 0). A write after the
     reset is dropped by asyncio without an error: the client must see the transport closing
     and stop, not count the rest of the body as sent (it did, 30 MB "sent" in 20 ms). Each
-    attempt must stop short; one of three must read the 413."""
+    attempt must stop short; one of up to ATTEMPTS_413 must read the 413 (alone on this machine
+    29 of 30 attempts did, 27 of 30 beside two CPU hogs; in CI beside another xdist worker three
+    in a row did not)."""
     backend = backend_factory(MAX_UPLOAD_BYTES="2000000")
     body = StreamedBody(30_000_000, seed=2)
     account = _account(backend)
     statuses = []
-    for _ in range(3):
+    for _ in range(ATTEMPTS_413):
         status, sent = asyncio.run(_upload(backend.url, *account, body))
         statuses.append(status)
         assert status in (0, 413) and 0 < sent < len(body) / 2, (status, sent)
