@@ -53,6 +53,25 @@ load_suite() {
   return "$rc"
 }
 
+# The project's own tests (all markers): on the xdist workers, then the `alone` ones by themselves.
+# Nothing collected in both runs is exit 5; in one of them (a -k that selects no `alone` test), fine.
+project_tests() {
+  local -a common=(-p no:cacheprovider -rs --durations=20)
+  if [[ ${#PARALLEL[@]} -eq 0 ]]; then
+    "$PY" -m pytest -m '' "${common[@]}" tests "$@"
+    return
+  fi
+  local rc=0 alone=0
+  "$PY" -m pytest -m 'not alone' "${common[@]}" "${PARALLEL[@]}" tests "$@" || rc=$?
+  echo "=== the tests marked alone, in one process"
+  "$PY" -m pytest -m alone "${common[@]}" tests "$@" || alone=$?
+  if [[ $rc -eq 5 && $alone -eq 5 ]]; then return 5; fi
+  if [[ $rc -eq 5 ]]; then rc=0; fi
+  if [[ $alone -eq 5 ]]; then alone=0; fi
+  if [[ $rc -ne 0 ]]; then return "$rc"; fi
+  return "$alone"
+}
+
 # Repeat what was skipped (pytest's -rs lines), so a skip is not lost above the timings.
 print_skips() {
   local skips
@@ -85,8 +104,9 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 # Most of the tests stage waits (servers, runs of a fixed length): two xdist workers, each file whole
-# on one worker (module fixtures start once), the longest files first (tests/conftest.py).
-# TEST_WORKERS=0 runs it in one process.
+# on one worker (module fixtures start once), the longest files first (tests/conftest.py); then the
+# tests marked `alone` (a CPU figure or a TCP race that another worker's load upsets) in one process,
+# with nothing beside them. TEST_WORKERS=0 runs them all in one process.
 TEST_WORKERS=${TEST_WORKERS:-2}
 [[ "$TEST_WORKERS" =~ ^[0-9]+$ ]] || { echo "TEST_WORKERS must be a whole number (0: no xdist)" >&2; exit 2; }
 PARALLEL=()
@@ -96,7 +116,7 @@ STAGES=${STAGES:-lint tests load}
 for s in $STAGES; do
   case "$s" in
     lint) stage lint lint ;;
-    tests) stage tests "$PY" -m pytest -m '' -p no:cacheprovider -rs --durations=20 "${PARALLEL[@]}" tests "$@" ;;
+    tests) stage tests project_tests "$@" ;;
     load)
       LOAD_RUN_DIR=$("$PY" scripts/runner_helper.py run-dir tests-load) || exit 2
       stage load load_suite

@@ -86,6 +86,7 @@ def test_rss_growth_is_the_servers(server: Server) -> None:
     assert summary["cpu_samples"] >= 3 and len(mon.samples()) == summary["cpu_samples"] + 1
 
 
+@pytest.mark.alone
 def test_cpu_is_the_servers_while_the_generator_idles(server: Server) -> None:
     """A busy server shows high server CPU while this (waiting) process stays low."""
     mon = monitor.ServerMonitor(server.proc.pid, interval_s=0.2)
@@ -112,6 +113,7 @@ def _tree_cpu_seconds(proc: psutil.Process) -> float:
     return total
 
 
+@pytest.mark.alone
 def test_cpu_counts_the_whole_process_tree() -> None:
     """CPU of a child (a uvicorn worker, say) counts toward its parent's tree: the monitor's CPU
     matches what the tree really consumed (from psutil), however busy the machine is."""

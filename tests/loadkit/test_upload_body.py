@@ -89,6 +89,7 @@ def test_client_streams_a_large_upload(backend_factory) -> None:
 ATTEMPTS_413 = 20  # each about 40 ms; the first that reads the 413 ends the loop
 
 
+@pytest.mark.alone
 def test_client_stops_sending_when_refused_mid_body(backend_factory) -> None:
     """Past a lowered MAX_UPLOAD_BYTES the server answers 413 (on the declared length) while the
     body streams; the client stops sending, well short of the body's length, and counts only the

@@ -107,6 +107,7 @@ def test_unmeetable_threshold_fails_the_run(backend, tmp_path: Path) -> None:
     assert failed == ["response_time_p95_ms"]
 
 
+@pytest.mark.alone
 def test_sigint_mid_run_leaves_whole_interrupted_report(backend, tmp_path: Path) -> None:
     """Ctrl-C (SIGINT) in the middle of a run leaves a complete report marked interrupted, and a
     non-zero exit."""
