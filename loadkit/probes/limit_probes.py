@@ -88,6 +88,19 @@ def judge_limit(route: LimitedRoute, probes: list[LimitProbe]) -> tuple[list[dic
     )
 
 
+def limit_evidence(route: LimitedRoute, answers: list[tuple[int | None, str | None]]) -> dict:
+    """What `verdicts.defects.from_limit` takes about one run of ``answers`` (status,
+    Retry-After) past ``route``'s limit: the statuses the route does not count as allowed, the
+    429s, those of them without an integer Retry-After, and the total."""
+    statuses: dict[str, int] = {}
+    for status, _ in answers:
+        if status is not None and status not in route.counted:
+            statuses[str(status)] = statuses.get(str(status), 0) + 1
+    refusals = [retry_after for status, retry_after in answers if status == 429]
+    bare = sum(not rate_limit.retry_after_ok(value) for value in refusals)
+    return {"statuses": statuses, "refused": len(refusals), "bare": bare, "total": len(answers)}
+
+
 def token_in_body(body: bytes) -> bool:
     """Whether a response body hands out a token (a refused login or refresh must not)."""
     try:

@@ -43,15 +43,9 @@ def login_limit(
     """A run of wrong logins past the login limit: the limit's problems, and its records as the
     pytest limit probe names them (``limiter-500``, ``limit-missing``, ``retry-after-missing``)."""
     problems = limit_probes.judge_limit(route, seen)[1]
-    statuses: dict[str, int] = {}
-    for probe in seen:
-        if probe.status is not None and probe.status not in route.counted:
-            statuses[str(probe.status)] = statuses.get(str(probe.status), 0) + 1
-    refusals = [p for p in seen if p.status == 429]
-    bare = sum(not str(p.retry_after or "").strip().isdigit() for p in refusals)
+    evidence = limit_probes.limit_evidence(route, [(p.status, p.retry_after) for p in seen])
     records: list[dict] = []
-    defects.from_limit(records, route.endpoint, name=route.name, statuses=statuses,
-                       refused=len(refusals), bare=bare, total=len(seen))  # fmt: skip
+    defects.from_limit(records, route.endpoint, name=route.name, **evidence)
     return records, problems
 
 

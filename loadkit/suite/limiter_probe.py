@@ -80,14 +80,9 @@ def _route_errors(outcome: Outcome, route, errors: list, judged: list) -> None:
 
 
 def _limit_defects(outcome: Outcome, route, name: str, replies: list, state: list) -> None:
-    statuses: dict[str, int] = {}
-    for r in replies:
-        if r.status is not None and r.status not in route.counted:
-            statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
-    refusals = [r for r in replies if r.status == 429]
-    bare = sum(not (r.headers.get("retry-after") or "").strip().isdigit() for r in refusals)
-    defects.from_limit(outcome.defects, route.endpoint, name=name, statuses=statuses,
-                       refused=len(refusals), bare=bare, total=len(replies))  # fmt: skip
+    answers = [(r.status, r.headers.get("retry-after")) for r in replies]
+    evidence = limit_probes.limit_evidence(route, answers)
+    defects.from_limit(outcome.defects, route.endpoint, name=name, **evidence)
     if any(s and "keyed by address alone" in s for s in state):
         said = "the login limit is keyed by client address alone, not (address, email)"
         defects.add(outcome.defects, "login-limit-by-address", route.endpoint, said)

@@ -3,9 +3,9 @@ Locust import).
 
 `locust_plugin.defect_prober.DefectProber` names each finding here through `verdicts.defects`
 (the pytest probes' ids, routes and evidence: one record per id and route, a repeat counting in
-``evidence.count``),
-and says what it could not judge (a spent upload limit) as a note. A worker ships its tally with
-its recorder delta and the master merges it (`locust_plugin.run.LocustRun`), as `ProberTally`.
+``evidence.count``), and says what it could not judge (a spent upload limit) as a note. A worker
+ships its tally with its recorder delta and the master merges it (`locust_plugin.run.LocustRun`),
+as `ProberTally`.
 ``explained`` counts the prober's failed requests that a named defect explains: they are its
 findings, not the service's errors.
 """
